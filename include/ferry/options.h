@@ -1,0 +1,45 @@
+// Options of a transfer, as the library takes them (the CLI is the only code that reads argv).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace ferry {
+
+enum class Overwrite : uint8_t { kAlways = 0, kNever = 1, kDiff = 2 };  // wire values
+
+struct Progress {
+  uint64_t bytes_done = 0;    // file bytes the receiver has confirmed or skipped
+  uint64_t bytes_total = 0;   // file bytes planned to send
+  uint64_t files_done = 0;
+  uint64_t files_total = 0;
+  uint64_t wire_bytes = 0;    // bytes written to the data streams so far
+  double seconds = 0;
+};
+
+struct SendOptions {
+  uint16_t streams = 4;                   // parallel TCP data connections (1..64)
+  uint32_t chunk_size = 4u << 20;         // 64 KiB .. 64 MiB
+  std::string compress = "auto";          // auto | none | 1..19
+  Overwrite overwrite = Overwrite::kDiff;  // diff: skip files whose size and mtime match
+  uint64_t memory = 256ull << 20;         // budget for every chunk buffer in flight
+  bool follow_symlinks = false;
+  std::chrono::milliseconds connect_timeout{10'000};
+  // Called on the network thread about twice a second while the transfer runs.
+  std::function<void(const Progress&)> on_progress;
+  // TEST-ONLY FAULT: flip one byte in the payload of the first N chunk transmissions after
+  // their checksum was computed, as a corrupting link would. A real loopback socket cannot be
+  // made to corrupt data, so this fake stands in for it (tests/e2e, FERRY_FAULT_CORRUPT_CHUNKS).
+  int fault_corrupt_chunks = 0;
+};
+
+struct ReceiveOptions {
+  std::string listen = "127.0.0.1:7400";  // HOST:PORT; port 0 picks a free one
+  std::string root;                       // destination root; created if missing
+  bool once = false;                      // exit after the first session ends
+  uint64_t memory = 256ull << 20;         // budget for every receive buffer in flight
+};
+
+}  // namespace ferry

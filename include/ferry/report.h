@@ -1,0 +1,41 @@
+// What a transfer did: the CLI prints it as text or, with --json, as one JSON object.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+
+namespace ferry {
+
+struct FileReport {
+  std::string path;      // relative to the destination
+  std::string type;      // "file", "dir", "symlink"
+  uint64_t size = 0;
+  std::string action;    // "sent", "skipped", "created", "failed"
+  std::string xxh3_128;  // hex, regular files that were sent
+  std::string error;     // why it failed
+};
+
+struct TransferReport {
+  Status status;
+  uint64_t files_total = 0;   // entries in the file list (files, dirs, symlinks)
+  uint64_t files_sent = 0;
+  uint64_t files_skipped = 0;
+  uint64_t files_failed = 0;
+  uint64_t bytes_on_disk = 0;  // size of the regular files sent
+  uint64_t bytes_on_wire = 0;  // bytes written to the data streams, frame headers included
+  uint64_t chunks_sent = 0;
+  uint64_t chunks_resent = 0;  // chunks sent again after the receiver saw a bad checksum
+  double seconds = 0;
+  std::vector<FileReport> files;
+
+  std::string to_json() const;
+};
+
+// JSON string escaping (control characters, quotes, backslash; invalid UTF-8 bytes as
+// \u00XX so the output is always valid JSON).
+std::string json_escape(const std::string& s);
+
+}  // namespace ferry

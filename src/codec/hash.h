@@ -1,0 +1,97 @@
+// XXH3 hashing: 64-bit per chunk, 128-bit per whole file (libxxhash from Debian).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+
+namespace ferry {
+
+struct Hash128 {
+  uint64_t high = 0;
+  uint64_t low = 0;
+
+  bool operator==(const Hash128&) const = default;
+  // 32 lowercase hex digits, high then low (the same text as `xxh128sum`).
+  std::string hex() const;
+  // Canonical big-endian 16 bytes (XXH128_canonicalFromHash layout), for wire and disk.
+  void to_bytes(uint8_t out[16]) const;
+  static Hash128 from_bytes(const uint8_t in[16]);
+};
+
+uint64_t xxh3_64(const void* data, size_t len);
+Hash128 xxh3_128(const void* data, size_t len);
+
+// Incremental XXH3-128 over a byte stream fed in order.
+class StreamingHash128 {
+ public:
+  StreamingHash128();
+  ~StreamingHash128();
+  StreamingHash128(const StreamingHash128&) = delete;
+  StreamingHash128& operator=(const StreamingHash128&) = delete;
+  void update(const void* data, size_t len);
+  Hash128 digest() const;
+
+ private:
+  void* state_;  // XXH3_state_t*, kept opaque so xxhash.h stays out of this header
+};
+
+// Computes the XXH3-128 of a whole file whose chunks become available out of order (chunks
+// of one file are produced/received by several workers and streams at once).
+//
+// The file is cut into chunks of `chunk_size` bytes (the last one shorter). A chunk handed to
+// add_chunk() while it is the next one in order is hashed straight from the caller's memory.
+// A chunk that arrives early is only marked present; when the cursor reaches it later, its
+// bytes are read back with `read_back` (pread on the file: page cache) into a scratch buffer.
+// Thread-safe: add_chunk() may be called from several threads.
+class OrderedFileHasher {
+ public:
+  // Reads `len` bytes at `offset` of the file into `dst`.
+  using ReadBack = std::function<Status(uint64_t offset, uint8_t* dst, size_t len)>;
+
+  OrderedFileHasher(uint64_t file_size, uint32_t chunk_size, ReadBack read_back);
+
+  // Marks chunk `index` (whose bytes are data[0..len)) as present and advances the cursor.
+  // len must equal the chunk's length. Adding the same chunk twice is ignored.
+  // Returns an error only if read_back fails.
+  Status add_chunk(uint32_t index, const uint8_t* data, size_t len);
+
+  // Marks chunk `index` as present without its bytes (e.g. verified in an earlier run); the
+  // cursor will read it back when it gets there.
+  Status add_chunk_on_disk(uint32_t index);
+
+  bool complete() const;       // every chunk hashed
+  Hash128 digest() const;      // valid once complete()
+  uint32_t chunk_count() const { return chunk_count_; }
+
+ private:
+  Status advance_locked();
+
+  const uint64_t file_size_;
+  const uint32_t chunk_size_;
+  const uint32_t chunk_count_;
+  ReadBack read_back_;
+  mutable std::mutex mu_;
+  std::vector<bool> present_;
+  uint32_t cursor_ = 0;  // invariant: chunks [0, cursor_) are hashed, in order
+  StreamingHash128 hasher_;
+};
+
+// Number of chunks of a file: ceil(size / chunk_size); 0 for an empty file.
+inline uint32_t chunk_count_for(uint64_t size, uint32_t chunk_size) {
+  return static_cast<uint32_t>((size + chunk_size - 1) / chunk_size);
+}
+// Length of chunk `index`.
+inline uint32_t chunk_length(uint64_t size, uint32_t chunk_size, uint32_t index) {
+  uint64_t off = static_cast<uint64_t>(index) * chunk_size;
+  uint64_t rest = size - off;
+  return static_cast<uint32_t>(rest < chunk_size ? rest : chunk_size);
+}
+
+}  // namespace ferry

@@ -1,0 +1,71 @@
+#include <cstdio>
+
+#include "ferry/report.h"
+
+namespace ferry {
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  size_t i = 0;
+  auto hex = [&](unsigned c) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+    out += buf;
+  };
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"') { out += "\\\""; ++i; continue; }
+    if (c == '\\') { out += "\\\\"; ++i; continue; }
+    if (c < 0x20) { hex(c); ++i; continue; }
+    if (c < 0x80) { out.push_back(static_cast<char>(c)); ++i; continue; }
+    // Copy a well-formed UTF-8 sequence as is; escape stray bytes one by one.
+    int len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      hex(c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string TransferReport::to_json() const {
+  std::string j = "{";
+  auto num = [&](const char* k, uint64_t v) { j += "\"" + std::string(k) + "\":" + std::to_string(v) + ","; };
+  j += "\"ok\":" + std::string(status.is_ok() ? "true" : "false") + ",";
+  j += "\"exit_code\":" + std::to_string(exit_code(status.code())) + ",";
+  j += "\"error\":\"" + json_escape(status.is_ok() ? "" : status.to_string()) + "\",";
+  num("files_total", files_total);
+  num("files_sent", files_sent);
+  num("files_skipped", files_skipped);
+  num("files_failed", files_failed);
+  num("bytes_on_disk", bytes_on_disk);
+  num("bytes_on_wire", bytes_on_wire);
+  num("chunks_sent", chunks_sent);
+  num("chunks_resent", chunks_resent);
+  char secs[64];
+  std::snprintf(secs, sizeof secs, "\"seconds\":%.3f,", seconds);
+  j += secs;
+  double mbps = seconds > 0 ? static_cast<double>(bytes_on_disk) / seconds / 1e6 : 0;
+  std::snprintf(secs, sizeof secs, "\"throughput_MBps\":%.1f,", mbps);
+  j += secs;
+  j += "\"files\":[";
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& f = files[i];
+    if (i) j += ",";
+    j += "{\"path\":\"" + json_escape(f.path) + "\",\"type\":\"" + f.type + "\",\"size\":" + std::to_string(f.size) +
+         ",\"action\":\"" + f.action + "\"";
+    if (!f.xxh3_128.empty()) j += ",\"xxh3_128\":\"" + f.xxh3_128 + "\"";
+    if (!f.error.empty()) j += ",\"error\":\"" + json_escape(f.error) + "\"";
+    j += "}";
+  }
+  j += "]}";
+  return j;
+}
+
+}  // namespace ferry

@@ -1,0 +1,51 @@
+#include "io/source_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ferry {
+
+Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path,
+                                                     uint64_t expected_size) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return errno_status(Error::kLocalIo, "open '" + path + "'", errno);
+  UniqueFd owned(fd);
+  // The scan saw a regular file; anything else now (a fifo would block reads forever, a
+  // directory fails them) means it was replaced in between.
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno_status(Error::kLocalIo, "stat '" + path + "'", errno);
+  if (!S_ISREG(st.st_mode)) {
+    return Status(Error::kLocalIo,
+                  "'" + path + "' changed during the transfer (no longer a regular file)");
+  }
+  // Only a hint: failure changes nothing but read-ahead.
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return std::shared_ptr<SourceFile>(new SourceFile(std::move(owned), path, expected_size));
+}
+
+Status SourceFile::read_at(uint64_t offset, uint8_t* dst, size_t len) const {
+  // pread does not move a shared offset, so workers may read different chunks concurrently.
+  while (len > 0) {
+    ssize_t n = ::pread(fd_.get(), dst, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_status(Error::kLocalIo, "read '" + path_ + "'", errno);
+    }
+    if (n == 0) {
+      return Status(Error::kLocalIo,
+                    "'" + path_ + "' changed during the transfer (shorter than scanned)");
+    }
+    dst += n;
+    len -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::ok();
+}
+
+}  // namespace ferry

@@ -1,0 +1,34 @@
+// A local file the sender reads chunks from (shared by the workers that read its chunks).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ferry/status.h"
+#include "io/unique_fd.h"
+
+namespace ferry {
+
+class SourceFile {
+ public:
+  // Opens read-only (O_NOFOLLOW is not used: sources may be reached through symlinks the
+  // user named). Hints sequential access (posix_fadvise).
+  static Result<std::shared_ptr<SourceFile>> open(const std::string& path, uint64_t expected_size);
+
+  // pread loop. Reading fewer than len bytes (file shrank since the scan) is a kLocalIo error
+  // "'path' changed during the transfer (shorter than scanned)".
+  Status read_at(uint64_t offset, uint8_t* dst, size_t len) const;
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  SourceFile(UniqueFd fd, std::string path, uint64_t size)
+      : fd_(std::move(fd)), path_(std::move(path)), size_(size) {}
+  UniqueFd fd_;
+  std::string path_;
+  uint64_t size_;
+};
+
+}  // namespace ferry

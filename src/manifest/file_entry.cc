@@ -1,0 +1,14 @@
+#include "manifest/file_entry.h"
+
+namespace ferry {
+
+const char* to_string(FileType type) {
+  switch (type) {
+    case FileType::kRegular: return "file";
+    case FileType::kDirectory: return "directory";
+    case FileType::kSymlink: return "symlink";
+  }
+  return "unknown";
+}
+
+}  // namespace ferry

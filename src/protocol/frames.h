@@ -1,0 +1,145 @@
+// Wire format of protocol version 1: constants, frame structs, encode/decode.
+// The spec is docs/protocol.md; keep the two in step. Pure functions, no I/O (fuzzable).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "codec/hash.h"
+#include "ferry/status.h"
+#include "manifest/file_entry.h"
+
+namespace ferry::protocol {
+
+inline constexpr uint32_t kMagic = 0x46525259;  // "FRRY"
+inline constexpr uint16_t kMinVersion = 1;
+inline constexpr uint16_t kMaxVersion = 1;
+
+inline constexpr size_t kFrameHeaderSize = 8;
+inline constexpr size_t kChunkHeaderSize = 32;
+inline constexpr uint32_t kMaxControlPayload = 1u << 20;
+inline constexpr uint32_t kMinChunkSize = 64u << 10;
+inline constexpr uint32_t kMaxChunkSize = 64u << 20;
+inline constexpr uint32_t kDefaultChunkSize = 4u << 20;
+inline constexpr uint16_t kMaxStreams = 64;
+inline constexpr uint32_t kMaxFilesPerSession = 10'000'000;
+inline constexpr uint32_t kMaxOpenFiles = 1024;
+inline constexpr int kMaxChunkAttempts = 5;
+static_assert(kMaxChunkSize + kChunkHeaderSize < (1ull << 32), "CHUNK length must fit u32");
+static_assert(kMaxControlPayload >= 64 * 1024, "a FILE_LIST batch must hold at least one max-size entry");
+
+enum class FrameType : uint8_t {
+  kHello = 0x01,
+  kWelcome = 0x02,
+  kOpenSession = 0x03,
+  kSessionOpened = 0x04,
+  kJoinStream = 0x05,
+  kStreamJoined = 0x06,
+  kFileList = 0x10,
+  kFileListEnd = 0x11,
+  kFilePlan = 0x12,
+  kChunk = 0x20,
+  kChunkNack = 0x21,
+  kFileDone = 0x22,
+  kFileResult = 0x23,
+  kFileAbort = 0x24,
+  kFinish = 0x30,
+  kSummary = 0x31,
+  kError = 0x3F,
+};
+const char* to_string(FrameType t);
+
+struct FrameHeader {
+  FrameType type;
+  uint32_t length;
+};
+
+// Validates the 8 header bytes: known type, flags and reserved zero, and length within the
+// limit for its type (`max_chunk_size` bounds CHUNK frames: the session's chunk size).
+Result<FrameHeader> decode_header(const uint8_t* bytes, uint32_t max_chunk_size);
+
+enum class OverwriteMode : uint8_t { kAlways = 0, kNever = 1, kDiff = 2 };
+enum class PlanAction : uint8_t { kSkip = 0, kSend = 1, kReject = 2 };
+
+using Id128 = std::array<uint8_t, 16>;
+
+struct Hello { uint32_t magic = kMagic; uint16_t min_version = kMinVersion; uint16_t max_version = kMaxVersion; };
+struct Welcome { uint16_t version; uint32_t max_chunk_size; uint16_t max_streams; };
+struct OpenSession {
+  uint32_t chunk_size;
+  uint16_t data_streams;
+  OverwriteMode overwrite;
+  Id128 transfer_id{};
+  std::string dest_path;
+};
+struct SessionOpened { Id128 session_id{}; };
+struct JoinStream { Id128 session_id{}; uint16_t stream_index; };
+struct FileListEntry {  // FileEntry minus the sender-local source_path
+  uint32_t file_id;
+  FileEntry entry;
+};
+struct FileList { std::vector<FileListEntry> entries; };
+struct FileListEnd { uint32_t total_files; };
+struct PlanEntry { uint32_t file_id; PlanAction action; std::string reason; };
+struct FilePlan { std::vector<PlanEntry> entries; };
+struct ChunkHeader {
+  uint32_t file_id;
+  uint32_t chunk_index;
+  uint32_t raw_length;
+  uint8_t codec;  // Codec value; validated by the codec, not here
+  uint64_t xxh3_64;
+};
+struct ChunkNack { uint32_t file_id; uint32_t chunk_index; uint16_t reason; };
+struct FileDone { uint32_t file_id; uint32_t chunk_count; Hash128 hash; };
+struct FileResult { uint32_t file_id; uint16_t status; Hash128 hash; std::string message; };
+struct FileAbort { uint32_t file_id; uint16_t code; std::string message; };
+struct Summary { uint32_t files_committed; uint32_t files_failed; uint64_t bytes_written; };
+struct ErrorFrame { uint16_t code; std::string message; };
+
+// Encoders return a whole frame: header + payload.
+std::vector<uint8_t> encode(const Hello&);
+std::vector<uint8_t> encode(const Welcome&);
+std::vector<uint8_t> encode(const OpenSession&);
+std::vector<uint8_t> encode(const SessionOpened&);
+std::vector<uint8_t> encode(const JoinStream&);
+std::vector<uint8_t> encode_stream_joined();
+std::vector<uint8_t> encode(const FileList&);
+std::vector<uint8_t> encode(const FileListEnd&);
+std::vector<uint8_t> encode(const FilePlan&);
+std::vector<uint8_t> encode(const ChunkNack&);
+std::vector<uint8_t> encode(const FileDone&);
+std::vector<uint8_t> encode(const FileResult&);
+std::vector<uint8_t> encode(const FileAbort&);
+std::vector<uint8_t> encode_finish();
+std::vector<uint8_t> encode(const Summary&);
+std::vector<uint8_t> encode(const ErrorFrame&);
+// CHUNK: writes the 8-byte frame header and the 32-byte chunk header into `out` (40 bytes);
+// the payload (payload_len bytes) follows separately (scatter/gather write).
+inline constexpr size_t kChunkPrefixSize = kFrameHeaderSize + kChunkHeaderSize;
+void encode_chunk_prefix(const ChunkHeader& h, uint32_t payload_len, uint8_t out[kChunkPrefixSize]);
+
+// Encoded size of one FILE_LIST entry, so the sender can cut batches under the limit.
+size_t encoded_size(const FileListEntry& e);
+
+// Decoders take the payload (after the header) and reject short, long or out-of-range input.
+Result<Hello> decode_hello(std::span<const uint8_t> p);
+Result<Welcome> decode_welcome(std::span<const uint8_t> p);
+Result<OpenSession> decode_open_session(std::span<const uint8_t> p);
+Result<SessionOpened> decode_session_opened(std::span<const uint8_t> p);
+Result<JoinStream> decode_join_stream(std::span<const uint8_t> p);
+Result<FileList> decode_file_list(std::span<const uint8_t> p);
+Result<FileListEnd> decode_file_list_end(std::span<const uint8_t> p);
+Result<FilePlan> decode_file_plan(std::span<const uint8_t> p);
+Result<ChunkHeader> decode_chunk_header(std::span<const uint8_t> p);  // exactly 32 bytes
+Result<ChunkNack> decode_chunk_nack(std::span<const uint8_t> p);
+Result<FileDone> decode_file_done(std::span<const uint8_t> p);
+Result<FileResult> decode_file_result(std::span<const uint8_t> p);
+Result<FileAbort> decode_file_abort(std::span<const uint8_t> p);
+Result<Summary> decode_summary(std::span<const uint8_t> p);
+Result<ErrorFrame> decode_error(std::span<const uint8_t> p);
+
+}  // namespace ferry::protocol

@@ -1,0 +1,475 @@
+#include "session/receiver_session.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+#include "codec/chunk_codec.h"
+#include "core/log.h"
+#include "transport/connect.h"
+
+namespace ferry {
+
+namespace {
+ChunkCodec& thread_codec() {
+  thread_local ChunkCodec codec;
+  return codec;
+}
+}  // namespace
+
+std::string hex_id(const protocol::Id128& id) {
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : id) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 15]);
+  }
+  return s;
+}
+
+ReceiverSession::ReceiverSession(asio::io_context& io, asio::thread_pool& pool, const RootDir& root,
+                                 MemoryBudget& budget, protocol::OpenSession open, protocol::Id128 id,
+                                 std::string peer)
+    : io_(io),
+      pool_(pool),
+      root_(root),
+      budget_(budget),
+      open_(std::move(open)),
+      id_(id),
+      peer_(std::move(peer)),
+      tag_(hex_id(id).substr(0, 16)) {}
+
+ReceiverSession::~ReceiverSession() = default;
+
+SessionStats ReceiverSession::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void ReceiverSession::send_control(std::vector<uint8_t> frame) {
+  asio::post(io_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    if (self->control_ && !self->aborted_) self->control_->send(std::move(frame));
+  });
+}
+
+void ReceiverSession::abort(const Status& st) {
+  if (aborted_.exchange(true)) return;
+  outcome_ = st;
+  log::error("session from " + peer_ + ": " + st.message());
+  if (control_) {
+    if (st.code() == Error::kProtocol || st.code() == Error::kRefused || st.code() == Error::kLocalIo) {
+      control_->send(protocol::encode(protocol::ErrorFrame{static_cast<uint16_t>(st.code()), st.message()}));
+      control_->close_after_flush();
+    } else {
+      control_->close();
+    }
+  }
+  for (auto& s : streams_) s->close();
+}
+
+std::shared_ptr<ReceiverSession::RecvFile> ReceiverSession::lookup(uint32_t file_id) {
+  std::lock_guard lock(mu_);
+  return file_id < files_.size() ? files_[file_id] : nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Control connection
+
+asio::awaitable<Status> ReceiverSession::run_control(std::shared_ptr<FrameSocket> control) {
+  auto self = shared_from_this();
+  control_ = control;
+  control_->on_write_error([weak = weak_from_this()](const Status& s) {
+    if (auto self = weak.lock()) self->abort(s);
+  });
+  control_->send(protocol::encode(protocol::SessionOpened{id_}));
+  while (!aborted_) {
+    auto frame = co_await control_->read_frame();
+    if (aborted_) break;
+    if (!frame) {
+      if (finish_received_) break;  // the sender closes after SUMMARY: normal end
+      abort(Status(frame.status().code(), frame.status().message() + " before the transfer finished"));
+      break;
+    }
+    if (Status st = handle_control_frame(*frame); !st) abort(st);
+  }
+  for (auto& s : streams_) s->close();
+  control_->close();
+  if (!outcome_.is_ok()) co_return outcome_;
+  SessionStats st = stats();
+  if (st.files_failed > 0)
+    co_return Status(Error::kPartial, std::to_string(st.files_failed) + " files from " + peer_ + " failed");
+  co_return Status::ok();
+}
+
+Status ReceiverSession::handle_control_frame(const Frame& frame) {
+  using protocol::FrameType;
+  switch (frame.type) {
+    case FrameType::kFileList: {
+      auto list = protocol::decode_file_list(frame.payload);
+      return list ? on_file_list(std::move(*list)) : list.status();
+    }
+    case FrameType::kFileListEnd: {
+      auto end = protocol::decode_file_list_end(frame.payload);
+      if (!end) return end.status();
+      if (end->total_files != next_file_id_)
+        return Status(Error::kProtocol, peer_ + " announced " + std::to_string(end->total_files) + " files but listed " +
+                                            std::to_string(next_file_id_));
+      list_ended_ = true;
+      return Status::ok();
+    }
+    case FrameType::kFileDone: {
+      auto done = protocol::decode_file_done(frame.payload);
+      return done ? on_file_done(*done) : done.status();
+    }
+    case FrameType::kFileAbort: {
+      auto ab = protocol::decode_file_abort(frame.payload);
+      return ab ? on_file_abort(*ab) : ab.status();
+    }
+    case FrameType::kFinish:
+      if (!list_ended_) return Status(Error::kProtocol, peer_ + " sent FINISH before the end of its file list");
+      finish_received_ = true;
+      asio::post(pool_, [self = shared_from_this()] { self->finish(); });
+      return Status::ok();
+    case FrameType::kError: {
+      Status st = status_from_error_frame(frame, peer_);
+      return st.is_ok() ? Status(Error::kProtocol, peer_ + " sent ERROR") : st;
+    }
+    default:
+      return Status(Error::kProtocol, std::string("unexpected ") + protocol::to_string(frame.type) +
+                                          " on the control connection from " + peer_);
+  }
+}
+
+Status ReceiverSession::on_file_list(protocol::FileList list) {
+  if (list_ended_) return Status(Error::kProtocol, peer_ + " sent FILE_LIST after FILE_LIST_END");
+  for (const auto& e : list.entries) {
+    if (e.file_id != next_file_id_)
+      return Status(Error::kProtocol, peer_ + " sent file id " + std::to_string(e.file_id) + " where " +
+                                          std::to_string(next_file_id_) + " was expected");
+    if (++next_file_id_ > protocol::kMaxFilesPerSession)
+      return Status(Error::kRefused, peer_ + " listed more than " + std::to_string(protocol::kMaxFilesPerSession) +
+                                         " files in one session");
+  }
+  asio::post(pool_, [self = shared_from_this(), batch = std::move(list.entries)]() mutable {
+    self->plan_batch(std::move(batch));
+  });
+  return Status::ok();
+}
+
+Status ReceiverSession::on_file_done(const protocol::FileDone& done) {
+  auto file = lookup(done.file_id);
+  if (!file) return Status(Error::kProtocol, peer_ + " sent FILE_DONE for a file it was not sending");
+  std::unique_lock lock(file->mu);
+  if (done.chunk_count != file->chunk_count)
+    return Status(Error::kProtocol, peer_ + " says '" + file->entry.path + "' has " + std::to_string(done.chunk_count) +
+                                        " chunks, its size gives " + std::to_string(file->chunk_count));
+  if (file->done_known || file->resolved) return Status::ok();
+  file->done_known = true;
+  file->expected = done.hash;
+  if (file->written == file->chunk_count && !file->finalizing) {
+    file->finalizing = true;
+    lock.unlock();
+    asio::post(pool_, [self = shared_from_this(), file] { self->finalize(file); });
+  }
+  return Status::ok();
+}
+
+Status ReceiverSession::on_file_abort(const protocol::FileAbort& ab) {
+  auto file = lookup(ab.file_id);
+  if (!file) return Status(Error::kProtocol, peer_ + " sent FILE_ABORT for a file it was not sending");
+  asio::post(pool_, [self = shared_from_this(), file, ab] {
+    std::lock_guard lock(file->mu);
+    if (file->resolved) return;
+    Error code = ab.code >= 1 && ab.code <= 9 ? static_cast<Error>(ab.code) : Error::kLocalIo;
+    self->resolve(*file, Status(code, "sender gave up: " + ab.message), Hash128{});
+  });
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Planning (pool)
+
+void ReceiverSession::plan_batch(std::vector<protocol::FileListEntry> batch) {
+  protocol::FilePlan plan;
+  plan.entries.reserve(batch.size());
+  std::vector<std::pair<uint32_t, std::shared_ptr<RecvFile>>> created;
+  for (const auto& e : batch) {
+    if (aborted_) return;
+    std::shared_ptr<RecvFile> file;
+    plan.entries.push_back(plan_entry(e, &file));
+    if (file) created.emplace_back(e.file_id, std::move(file));
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, f] : created) {
+      if (files_.size() <= id) files_.resize(id + 1);
+      files_[id] = std::move(f);
+    }
+    for (const auto& p : plan.entries)
+      if (p.action == protocol::PlanAction::kReject) ++stats_.files_failed;
+  }
+  send_control(protocol::encode(plan));
+}
+
+protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out) {
+  using protocol::PlanAction;
+  auto reject = [&](const std::string& why) {
+    log::warning("session from " + peer_ + ": refusing '" + e.entry.path + "': " + why);
+    return protocol::PlanEntry{e.file_id, PlanAction::kReject, why};
+  };
+  if (Status st = validate_relative_path(e.entry.path); !st) return reject(st.message());
+  std::string rel = join_relative(open_.dest_path, e.entry.path);
+  if (rel.size() > kMaxPathBytes) return reject("path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
+
+  struct stat st {};
+  int err = root_.lstat_beneath(rel, &st);
+  bool exists = err == 0;
+  if (err != 0 && err != ENOENT)
+    return reject("cannot use '" + rel + "' below the receiver's root: " + std::strerror(err) +
+                  (err == ELOOP || err == ENOTDIR ? " (symlinks below the root are never followed)" : ""));
+  auto overwrite = open_.overwrite;
+
+  switch (e.entry.type) {
+    case FileType::kDirectory: {
+      if (exists && !S_ISDIR(st.st_mode)) return reject("'" + rel + "' exists on the receiver and is not a directory");
+      if (Status s = make_directory(root_, rel); !s) return reject(s.message());
+      std::lock_guard lock(mu_);
+      dirs_.push_back({rel, e.entry.mode, e.entry.mtime_ns});
+      return {e.file_id, PlanAction::kSkip, ""};
+    }
+    case FileType::kSymlink: {
+      if (exists && S_ISDIR(st.st_mode)) return reject("'" + rel + "' exists on the receiver as a directory");
+      if (exists && overwrite == protocol::OverwriteMode::kNever) return {e.file_id, PlanAction::kSkip, ""};
+      if (Status s = create_symlink(root_, rel, e.entry.link_target, e.entry.mtime_ns); !s) return reject(s.message());
+      return {e.file_id, PlanAction::kSkip, ""};
+    }
+    case FileType::kRegular: {
+      if (exists && S_ISDIR(st.st_mode)) return reject("'" + rel + "' exists on the receiver as a directory");
+      if (exists && overwrite == protocol::OverwriteMode::kNever) return {e.file_id, PlanAction::kSkip, ""};
+      if (exists && overwrite == protocol::OverwriteMode::kDiff && S_ISREG(st.st_mode) &&
+          static_cast<uint64_t>(st.st_size) == e.entry.size &&
+          st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec == e.entry.mtime_ns)
+        return {e.file_id, PlanAction::kSkip, ""};
+      auto file = std::make_shared<RecvFile>();
+      file->id = e.file_id;
+      file->entry = e.entry;
+      file->entry.path = rel;
+      file->chunk_count = chunk_count_for(e.entry.size, open_.chunk_size);
+      file->claimed.assign(file->chunk_count, 0);
+      *out = std::move(file);
+      return {e.file_id, PlanAction::kSend, ""};
+    }
+  }
+  return reject("unknown entry type");
+}
+
+// ---------------------------------------------------------------------------------------
+// Data streams
+
+asio::awaitable<void> ReceiverSession::acquire_budget(uint64_t bytes) {
+  asio::steady_timer granted_signal(io_, asio::steady_timer::time_point::max());
+  bool granted = false;
+  budget_.acquire(bytes, [&] {
+    asio::post(io_, [&] {
+      granted = true;
+      granted_signal.cancel();
+    });
+  });
+  while (!granted) co_await granted_signal.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> stream, uint16_t index) {
+  auto self = shared_from_this();
+  streams_.push_back(stream);
+  if (aborted_) stream->close();
+  const std::string where = "data stream " + std::to_string(index) + " from " + peer_;
+  uint8_t prefix[protocol::kChunkPrefixSize];
+  while (!aborted_) {
+    auto [ec, n] = co_await asio::async_read(stream->socket(), asio::buffer(prefix, protocol::kFrameHeaderSize),
+                                             asio::as_tuple(asio::use_awaitable));
+    if (aborted_) break;
+    if (ec) {
+      if (finish_received_) break;  // the sender closes its streams after SUMMARY
+      abort(Status(Error::kNetwork, where + ": " + (ec == asio::error::eof ? "closed" : ec.message()) +
+                                                               " before the transfer finished"));
+      break;
+    }
+    auto header = protocol::decode_header(prefix, open_.chunk_size);
+    if (!header) {
+      abort(Status(Error::kProtocol, where + ": " + header.status().message()));
+      break;
+    }
+    if (header->type != protocol::FrameType::kChunk) {
+      abort(Status(Error::kProtocol, where + ": unexpected " + protocol::to_string(header->type) + " frame"));
+      break;
+    }
+    auto [ec2, n2] = co_await asio::async_read(
+        stream->socket(), asio::buffer(prefix + protocol::kFrameHeaderSize, protocol::kChunkHeaderSize),
+        asio::as_tuple(asio::use_awaitable));
+    if (ec2 || aborted_) {
+      if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec2.message()));
+      break;
+    }
+    auto ch = protocol::decode_chunk_header({prefix + protocol::kFrameHeaderSize, protocol::kChunkHeaderSize});
+    if (!ch) {
+      abort(Status(Error::kProtocol, where + ": " + ch.status().message()));
+      break;
+    }
+    // Validate everything the header claims before reserving memory or reading the payload.
+    uint32_t payload_len = header->length - static_cast<uint32_t>(protocol::kChunkHeaderSize);
+    auto file = lookup(ch->file_id);
+    std::string bad;
+    if (!file) {
+      bad = "chunk for file id " + std::to_string(ch->file_id) + ", which is not being received";
+    } else if (ch->chunk_index >= file->chunk_count) {
+      bad = "chunk index " + std::to_string(ch->chunk_index) + " beyond the end of '" + file->entry.path + "'";
+    } else if (ch->raw_length != chunk_length(file->entry.size, open_.chunk_size, ch->chunk_index)) {
+      bad = "chunk " + std::to_string(ch->chunk_index) + " of '" + file->entry.path + "' has the wrong length";
+    } else if (ch->codec == static_cast<uint8_t>(Codec::kNone) ? payload_len != ch->raw_length
+                                                               : (ch->codec != static_cast<uint8_t>(Codec::kZstd) ||
+                                                                  payload_len == 0 || payload_len >= ch->raw_length)) {
+      bad = "chunk " + std::to_string(ch->chunk_index) + " of '" + file->entry.path + "' has a bad codec or payload length";
+    }
+    if (!bad.empty()) {
+      abort(Status(Error::kProtocol, where + ": " + bad));
+      break;
+    }
+    uint64_t reserve = payload_len + (ch->codec == static_cast<uint8_t>(Codec::kZstd) ? ch->raw_length : 0);
+    co_await acquire_budget(reserve);
+    Buffer payload = make_buffer(std::max<uint32_t>(payload_len, 1));
+    auto [ec3, n3] = co_await asio::async_read(stream->socket(), asio::buffer(payload.get(), payload_len),
+                                               asio::as_tuple(asio::use_awaitable));
+    if (ec3 || aborted_) {
+      budget_.release(reserve);
+      if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec3.message()));
+      break;
+    }
+    asio::post(pool_, [self, file, h = *ch, p = std::move(payload), payload_len, reserve]() mutable {
+      self->process_chunk(std::move(file), h, std::move(p), payload_len, reserve);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Chunk processing, commits (pool)
+
+void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::ChunkHeader h, Buffer payload,
+                                    uint32_t payload_len, uint64_t reserved) {
+  struct Release {
+    MemoryBudget& b;
+    uint64_t n;
+    ~Release() { b.release(n); }
+  } release{budget_, reserved};
+  if (aborted_) return;
+
+  const uint8_t* raw = payload.get();
+  Buffer decoded;
+  uint16_t nack_reason = 0;
+  if (h.codec == static_cast<uint8_t>(Codec::kZstd)) {
+    decoded = make_buffer(h.raw_length);
+    if (!thread_codec().decompress(Codec::kZstd, payload.get(), payload_len, decoded.get(), h.raw_length)) nack_reason = 2;
+    raw = decoded.get();
+  }
+  if (!nack_reason && xxh3_64(raw, h.raw_length) != h.xxh3_64) nack_reason = 1;
+  if (nack_reason) {
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.chunks_rejected;
+    }
+    log::info("session from " + peer_ + ": chunk " + std::to_string(h.chunk_index) + " of '" + file->entry.path +
+              "' failed its checksum; asking for it again");
+    send_control(protocol::encode(protocol::ChunkNack{h.file_id, h.chunk_index, nack_reason}));
+    return;
+  }
+
+  {
+    std::lock_guard lock(file->mu);
+    if (file->resolved || file->claimed[h.chunk_index]) return;  // failed already, or a repeat
+    file->claimed[h.chunk_index] = 1;
+    if (!file->staged) {
+      auto staged = StagedFile::create(root_, file->entry.path, file->entry.size, tag_);
+      if (!staged) return resolve(*file, staged.status(), Hash128{});
+      file->staged = std::move(*staged);
+      RecvFile* fp = file.get();
+      file->hasher = std::make_unique<OrderedFileHasher>(
+          file->entry.size, open_.chunk_size,
+          [fp](uint64_t off, uint8_t* dst, size_t len) { return fp->staged->read_at(off, dst, len); });
+    }
+  }
+  // Chunks of one file are written and hashed concurrently: pwrite at distinct offsets, and
+  // the hasher serialises itself.
+  uint64_t offset = static_cast<uint64_t>(h.chunk_index) * open_.chunk_size;
+  Status st = file->staged->write_at(offset, raw, h.raw_length);
+  if (st) st = file->hasher->add_chunk(h.chunk_index, raw, h.raw_length);
+  std::unique_lock lock(file->mu);
+  if (!st) return resolve(*file, st, Hash128{});
+  if (++file->written == file->chunk_count && file->done_known && !file->finalizing && !file->resolved) {
+    file->finalizing = true;
+    lock.unlock();
+    finalize(file);
+  }
+}
+
+void ReceiverSession::finalize(std::shared_ptr<RecvFile> file) {
+  std::lock_guard lock(file->mu);
+  if (file->resolved) return;
+  if (!file->staged) {  // an empty file: no chunk created it
+    auto staged = StagedFile::create(root_, file->entry.path, 0, tag_);
+    if (!staged) return resolve(*file, staged.status(), Hash128{});
+    file->staged = std::move(*staged);
+  }
+  Hash128 got = file->hasher ? file->hasher->digest() : xxh3_128(nullptr, 0);
+  if (got != file->expected)
+    return resolve(*file,
+                   Status(Error::kIntegrity, "'" + file->entry.path + "': whole-file checksum mismatch after assembly (sender " +
+                                                 file->expected.hex() + ", received " + got.hex() + ")"),
+                   got);
+  resolve(*file, file->staged->commit(file->entry.mode, file->entry.mtime_ns), got);
+}
+
+void ReceiverSession::resolve(RecvFile& file, const Status& st, const Hash128& hash) {
+  if (file.resolved) return;
+  file.resolved = true;
+  file.staged.reset();  // unlinks the temporary file unless it was committed
+  file.hasher.reset();
+  {
+    std::lock_guard lock(mu_);
+    if (st) {
+      ++stats_.files_committed;
+      stats_.bytes_written += file.entry.size;
+    } else {
+      ++stats_.files_failed;
+    }
+  }
+  if (!st) log::error("session from " + peer_ + ": " + st.message());
+  send_control(protocol::encode(
+      protocol::FileResult{file.id, static_cast<uint16_t>(st.code()), hash, st.is_ok() ? "" : st.message()}));
+}
+
+void ReceiverSession::finish() {
+  std::vector<DirAttrs> dirs;
+  {
+    std::lock_guard lock(mu_);
+    dirs = dirs_;
+  }
+  // Deepest first, so setting a parent's mtime comes after its children changed it.
+  std::sort(dirs.begin(), dirs.end(), [](const DirAttrs& a, const DirAttrs& b) {
+    return std::count(a.path.begin(), a.path.end(), '/') > std::count(b.path.begin(), b.path.end(), '/');
+  });
+  for (const auto& d : dirs) {
+    if (Status st = set_directory_attributes(root_, d.path, d.mode, d.mtime_ns); !st)
+      log::warning("session from " + peer_ + ": " + st.message());
+  }
+  SessionStats s = stats();
+  log::info("session from " + peer_ + " finished: " + std::to_string(s.files_committed) + " files written, " +
+            std::to_string(s.files_failed) + " failed");
+  send_control(protocol::encode(protocol::Summary{s.files_committed, s.files_failed, s.bytes_written}));
+}
+
+}  // namespace ferry

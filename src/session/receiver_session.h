@@ -1,0 +1,116 @@
+// The receiving side of one transfer. Frames are read on the network thread; planning
+// (stat/mkdir), chunk verification, writing, hashing and commits run on the worker pool.
+//
+// Invariants:
+//  - nothing is created outside the root: every path is validated and resolved beneath it
+//    with O_NOFOLLOW (io/safe_path.h);
+//  - a file appears under its final name only after its whole-file XXH3-128 matched the
+//    sender's and it was fsynced (io/staged_file.h);
+//  - every receive buffer is counted in the shared MemoryBudget from before its read until
+//    its chunk is written (or dropped);
+//  - a chunk whose checksum fails is never written; the sender is asked for it again.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "codec/hash.h"
+#include "core/memory_budget.h"
+#include "io/safe_path.h"
+#include "io/staged_file.h"
+#include "protocol/frames.h"
+#include "transport/frame_socket.h"
+
+namespace ferry {
+
+struct SessionStats {
+  uint32_t files_committed = 0;
+  uint32_t files_failed = 0;
+  uint64_t bytes_written = 0;
+  uint64_t chunks_rejected = 0;  // bad checksum or undecodable: NACKed
+};
+
+class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
+ public:
+  ReceiverSession(asio::io_context& io, asio::thread_pool& pool, const RootDir& root, MemoryBudget& budget,
+                  protocol::OpenSession open, protocol::Id128 id, std::string peer);
+  ~ReceiverSession();
+
+  // Serves the control connection until the sender finishes or the session fails; returns
+  // the session's outcome (ok, kPartial if some files failed, or the failure).
+  asio::awaitable<Status> run_control(std::shared_ptr<FrameSocket> control);
+  // Reads CHUNK frames from one data stream until it closes or the session ends.
+  asio::awaitable<void> run_data(std::shared_ptr<FrameSocket> stream, uint16_t index);
+
+  const protocol::Id128& id() const { return id_; }
+  SessionStats stats() const;
+
+ private:
+  struct RecvFile {
+    std::mutex mu;
+    uint32_t id = 0;
+    FileEntry entry;  // path here is the full path below the root (dest joined)
+    uint32_t chunk_count = 0;
+    std::vector<uint8_t> claimed;  // chunk accepted for writing (dedups repeats)
+    uint32_t written = 0;
+    std::unique_ptr<StagedFile> staged;
+    std::unique_ptr<OrderedFileHasher> hasher;
+    bool done_known = false;
+    Hash128 expected;
+    bool finalizing = false;
+    bool resolved = false;
+  };
+  struct DirAttrs {
+    std::string path;
+    uint32_t mode;
+    int64_t mtime_ns;
+  };
+
+  Status handle_control_frame(const Frame& frame);
+  Status on_file_list(protocol::FileList list);
+  Status on_file_done(const protocol::FileDone& done);
+  Status on_file_abort(const protocol::FileAbort& abort);
+  void plan_batch(std::vector<protocol::FileListEntry> batch);  // pool
+  protocol::PlanEntry plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out);  // pool
+  void process_chunk(std::shared_ptr<RecvFile> file, protocol::ChunkHeader header, Buffer payload,
+                     uint32_t payload_len, uint64_t reserved);  // pool
+  void finalize(std::shared_ptr<RecvFile> file);                   // pool
+  void resolve(RecvFile& file, const Status& st, const Hash128& hash);  // pool, file.mu held
+  void finish();                                                    // pool: FINISH
+  std::shared_ptr<RecvFile> lookup(uint32_t file_id);
+  asio::awaitable<void> acquire_budget(uint64_t bytes);
+  void abort(const Status& st);  // network thread
+  void send_control(std::vector<uint8_t> frame);  // any thread
+
+  asio::io_context& io_;
+  asio::thread_pool& pool_;
+  const RootDir& root_;
+  MemoryBudget& budget_;
+  const protocol::OpenSession open_;
+  const protocol::Id128 id_;
+  const std::string peer_;
+  const std::string tag_;  // hex of the session id, names temporary files
+
+  std::shared_ptr<FrameSocket> control_;
+  std::vector<std::shared_ptr<FrameSocket>> streams_;
+  uint32_t next_file_id_ = 0;  // network thread: ids must arrive dense and in order
+  bool list_ended_ = false;
+  bool finish_received_ = false;
+  std::atomic<bool> aborted_{false};
+  Status outcome_;
+
+  mutable std::mutex mu_;  // guards files_, dirs_, stats_
+  std::vector<std::shared_ptr<RecvFile>> files_;  // by file_id; null unless planned "send"
+  std::vector<DirAttrs> dirs_;
+  SessionStats stats_;
+};
+
+std::string hex_id(const protocol::Id128& id);
+
+}  // namespace ferry

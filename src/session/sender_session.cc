@@ -1,0 +1,459 @@
+#include "session/sender_session.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/log.h"
+#include "core/units.h"
+#include "transport/connect.h"
+
+namespace ferry {
+
+namespace {
+constexpr auto kProgressInterval = std::chrono::milliseconds(500);
+// FILE_LIST batches stay well under the control frame limit.
+constexpr size_t kFileListBatchBytes = protocol::kMaxControlPayload - 16 * 1024;
+
+const char* type_name(FileType t) {
+  switch (t) {
+    case FileType::kRegular: return "file";
+    case FileType::kDirectory: return "dir";
+    case FileType::kSymlink: return "symlink";
+  }
+  return "file";
+}
+
+ChunkCodec& thread_codec() {
+  thread_local ChunkCodec codec;
+  return codec;
+}
+}  // namespace
+
+SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std::vector<FileEntry> files,
+                             FerryUrl dest, SendOptions options, CompressionSetting compression)
+    : io_(io),
+      pool_(pool),
+      work_(io.get_executor()),
+      files_(std::move(files)),
+      dest_(std::move(dest)),
+      options_(std::move(options)),
+      compression_(compression),
+      budget_(options_.memory),
+      progress_timer_(io),
+      corrupt_remaining_(options_.fault_corrupt_chunks) {
+  send_files_.resize(files_.size());
+  resolved_.assign(files_.size(), 0);
+  report_.files_total = files_.size();
+  report_.files.reserve(files_.size());
+  for (const auto& f : files_) report_.files.push_back({f.path, type_name(f.type), f.size, "pending", "", ""});
+}
+
+uint64_t SenderSession::chunk_reservation(uint32_t len) const {
+  // Raw buffer, plus the compressed copy when compression may be tried.
+  return compression_.mode == CompressionSetting::Mode::kNone ? len : 2ull * len;
+}
+
+asio::awaitable<void> SenderSession::run() {
+  auto self = shared_from_this();
+  start_ = std::chrono::steady_clock::now();
+  Status st = co_await open_session();
+  if (!st) {
+    fail(st);
+  } else {
+    send_file_list();
+    report_progress();
+    maybe_finish();
+    while (!done_) {
+      auto frame = co_await control_->read_frame();
+      if (done_) break;
+      if (!frame) {
+        fail(frame.status());
+        break;
+      }
+      if (Status s = handle_control_frame(*frame); !s) {
+        fail(s);
+        break;
+      }
+    }
+  }
+  report_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  if (transport_) report_.bytes_on_wire = transport_->wire_bytes();
+  fail(Status::ok());  // tears down whatever is still open; keeps the first status
+}
+
+asio::awaitable<Status> SenderSession::open_session() {
+  auto control = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
+  if (!control) co_return control.status();
+  control_ = *control;
+  auto weak = weak_from_this();
+  control_->on_write_error([weak](const Status& s) {
+    if (auto self = weak.lock()) self->fail(s);
+  });
+  auto welcome = co_await client_handshake(*control_);
+  if (!welcome) co_return welcome.status();
+  if (options_.chunk_size > welcome->max_chunk_size)
+    co_return Status(Error::kUsage, "chunk size " + format_bytes(options_.chunk_size) + " is larger than " +
+                                        control_->peer() + " accepts (" + format_bytes(welcome->max_chunk_size) + ")");
+  uint16_t streams = std::min<uint16_t>(options_.streams, welcome->max_streams);
+
+  protocol::OpenSession open{options_.chunk_size, streams, static_cast<protocol::OverwriteMode>(options_.overwrite),
+                             {}, dest_.path};
+  control_->send(protocol::encode(open));
+  auto frame = co_await control_->read_frame();
+  if (!frame) co_return frame.status();
+  if (frame->type != protocol::FrameType::kSessionOpened)
+    co_return unexpected_frame(*frame, protocol::FrameType::kSessionOpened, control_->peer());
+  auto opened = protocol::decode_session_opened(frame->payload);
+  if (!opened) co_return opened.status();
+
+  for (uint16_t i = 0; i < streams; ++i) {
+    auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
+    if (!conn) co_return conn.status();
+    auto& sock = *conn;
+    sock->on_write_error([weak](const Status& s) {
+      if (auto self = weak.lock()) self->fail(s);
+    });
+    auto w = co_await client_handshake(*sock);
+    if (!w) co_return w.status();
+    sock->send(protocol::encode(protocol::JoinStream{opened->session_id, i}));
+    auto joined = co_await sock->read_frame();
+    if (!joined) co_return joined.status();
+    if (joined->type != protocol::FrameType::kStreamJoined)
+      co_return unexpected_frame(*joined, protocol::FrameType::kStreamJoined, sock->peer());
+    data_streams_.push_back(sock);
+  }
+  transport_ = std::make_unique<TcpChunkSender>(data_streams_);
+  log::debug("session open with " + control_->peer() + ", " + std::to_string(streams) + " data streams");
+  co_return Status::ok();
+}
+
+void SenderSession::send_file_list() {
+  protocol::FileList batch;
+  size_t batch_bytes = 0;
+  for (uint32_t id = 0; id < files_.size(); ++id) {
+    protocol::FileListEntry e{id, files_[id]};
+    e.entry.source_path.clear();
+    size_t sz = protocol::encoded_size(e);
+    if (batch_bytes + sz > kFileListBatchBytes && !batch.entries.empty()) {
+      control_->send(protocol::encode(batch));
+      batch.entries.clear();
+      batch_bytes = 0;
+    }
+    batch_bytes += sz;
+    batch.entries.push_back(std::move(e));
+  }
+  if (!batch.entries.empty()) control_->send(protocol::encode(batch));
+  control_->send(protocol::encode(protocol::FileListEnd{static_cast<uint32_t>(files_.size())}));
+}
+
+Status SenderSession::handle_control_frame(const Frame& frame) {
+  using protocol::FrameType;
+  switch (frame.type) {
+    case FrameType::kFilePlan: {
+      auto plan = protocol::decode_file_plan(frame.payload);
+      return plan ? on_plan(*plan) : plan.status();
+    }
+    case FrameType::kChunkNack: {
+      auto nack = protocol::decode_chunk_nack(frame.payload);
+      return nack ? on_nack(*nack) : nack.status();
+    }
+    case FrameType::kFileResult: {
+      auto result = protocol::decode_file_result(frame.payload);
+      return result ? on_result(*result) : result.status();
+    }
+    case FrameType::kSummary: {
+      auto summary = protocol::decode_summary(frame.payload);
+      if (!summary) return summary.status();
+      if (!finish_sent_) return Status(Error::kProtocol, control_->peer() + " sent SUMMARY before FINISH");
+      Status final_status = Status::ok();
+      if (report_.files_failed > 0)
+        final_status = Status(Error::kPartial, std::to_string(report_.files_failed) + " of " +
+                                                   std::to_string(files_.size()) + " entries failed");
+      fail(final_status);  // done: records the status and tears down
+      return Status::ok();
+    }
+    case FrameType::kError:
+      return status_from_error_frame(frame, control_->peer());
+    default:
+      return Status(Error::kProtocol, std::string("unexpected ") + protocol::to_string(frame.type) + " from " +
+                                          control_->peer());
+  }
+}
+
+Status SenderSession::on_plan(const protocol::FilePlan& plan) {
+  for (const auto& p : plan.entries) {
+    if (p.file_id >= files_.size() || resolved_[p.file_id] != 0)
+      return Status(Error::kProtocol, control_->peer() + " planned an unknown or already planned file id " +
+                                          std::to_string(p.file_id));
+    const FileEntry& entry = files_[p.file_id];
+    FileReport& rep = report_.files[p.file_id];
+    ++planned_entries_;
+    switch (p.action) {
+      case protocol::PlanAction::kSkip:
+        resolved_[p.file_id] = 2;
+        ++resolved_count_;
+        ++report_.files_skipped;
+        rep.action = entry.type == FileType::kRegular ? "skipped" : "ok";
+        break;
+      case protocol::PlanAction::kReject:
+        resolved_[p.file_id] = 2;
+        ++resolved_count_;
+        ++report_.files_failed;
+        rep.action = "failed";
+        rep.error = p.reason;
+        log::error("'" + entry.path + "': refused by " + control_->peer() + ": " + p.reason);
+        break;
+      case protocol::PlanAction::kSend: {
+        if (entry.type != FileType::kRegular)
+          return Status(Error::kProtocol, control_->peer() + " asked for the contents of non-file '" + entry.path + "'");
+        resolved_[p.file_id] = 1;
+        auto f = std::make_unique<SendFile>();
+        uint32_t count = chunk_count_for(entry.size, options_.chunk_size);
+        f->attempts.assign(count, 0);
+        bytes_total_ += entry.size;
+        send_files_[p.file_id] = std::move(f);
+        if (count == 0) {
+          // Nothing to read: the whole-file hash of an empty file is known now.
+          send_files_[p.file_id]->finished = true;
+          Hash128 h = xxh3_128(nullptr, 0);
+          rep.xxh3_128 = h.hex();
+          control_->send(protocol::encode(protocol::FileDone{p.file_id, 0, h}));
+        } else {
+          scheduler_.add_file(p.file_id, count);
+        }
+        break;
+      }
+    }
+  }
+  pump();
+  maybe_finish();
+  return Status::ok();
+}
+
+Status SenderSession::on_nack(const protocol::ChunkNack& nack) {
+  if (nack.file_id >= files_.size() || !send_files_[nack.file_id] ||
+      nack.chunk_index >= send_files_[nack.file_id]->attempts.size())
+    return Status(Error::kProtocol, control_->peer() + " sent CHUNK_NACK for an unknown chunk");
+  SendFile& f = *send_files_[nack.file_id];
+  if (f.aborted || resolved_[nack.file_id] == 2) return Status::ok();
+  const std::string& path = files_[nack.file_id].path;
+  if (++f.attempts[nack.chunk_index] >= protocol::kMaxChunkAttempts) {
+    abort_file(nack.file_id, Status(Error::kIntegrity, "'" + path + "': chunk " + std::to_string(nack.chunk_index) +
+                                                           " failed its checksum " +
+                                                           std::to_string(protocol::kMaxChunkAttempts) + " times"));
+    return Status::ok();
+  }
+  log::info("'" + path + "': chunk " + std::to_string(nack.chunk_index) + " arrived damaged at " + control_->peer() +
+            ", sending it again");
+  ++report_.chunks_resent;
+  scheduler_.add_resend(nack.file_id, nack.chunk_index);
+  pump();
+  return Status::ok();
+}
+
+Status SenderSession::on_result(const protocol::FileResult& result) {
+  if (result.file_id >= files_.size() || resolved_[result.file_id] != 1)
+    return Status(Error::kProtocol, control_->peer() + " sent FILE_RESULT for a file it was not receiving");
+  const FileEntry& entry = files_[result.file_id];
+  FileReport& rep = report_.files[result.file_id];
+  SendFile& f = *send_files_[result.file_id];
+  resolved_[result.file_id] = 2;
+  ++resolved_count_;
+  bytes_acked_ += entry.size;
+  if (!f.attempts.empty()) scheduler_.file_closed();
+  if (result.status == 0) {
+    ++report_.files_sent;
+    report_.bytes_on_disk += entry.size;
+    rep.action = "sent";
+    rep.xxh3_128 = result.hash.hex();
+  } else {
+    ++report_.files_failed;
+    rep.action = "failed";
+    rep.error = result.message;
+    log::error("'" + entry.path + "': " + result.message);
+  }
+  {
+    // Done with this file: close its descriptor and drop its hash state now, not at the end.
+    std::lock_guard lock(f.mu);
+    f.source.reset();
+    f.hasher.reset();
+  }
+  pump();
+  maybe_finish();
+  return Status::ok();
+}
+
+void SenderSession::maybe_finish() {
+  if (done_ || finish_sent_ || planned_entries_ != files_.size() || resolved_count_ != files_.size()) return;
+  finish_sent_ = true;
+  control_->send(protocol::encode_finish());
+}
+
+void SenderSession::pump() {
+  if (done_ || !transport_) return;
+  ChunkTask task;
+  while (scheduler_.peek(&task)) {
+    SendFile& f = *send_files_[task.file_id];
+    if (f.aborted) {
+      scheduler_.pop();
+      continue;
+    }
+    uint32_t len = chunk_length(files_[task.file_id].size, options_.chunk_size, task.chunk_index);
+    uint64_t need = chunk_reservation(len);
+    if (!budget_.try_acquire(need)) break;
+    scheduler_.pop();
+    asio::post(pool_, [self = shared_from_this(), task, need] { self->produce(task, need); });
+  }
+}
+
+Status SenderSession::open_source(uint32_t file_id) {
+  SendFile& f = *send_files_[file_id];
+  std::lock_guard lock(f.mu);
+  if (f.opened) return f.open_status;
+  f.opened = true;
+  const FileEntry& e = files_[file_id];
+  auto src = SourceFile::open(e.source_path, e.size);
+  if (!src) {
+    f.open_status = src.status();
+    return f.open_status;
+  }
+  f.source = *src;
+  auto source = f.source;
+  f.hasher = std::make_shared<OrderedFileHasher>(
+      e.size, options_.chunk_size,
+      [source](uint64_t off, uint8_t* dst, size_t len) { return source->read_at(off, dst, len); });
+  return Status::ok();
+}
+
+void SenderSession::produce(ChunkTask task, uint64_t reserved) {
+  auto fail_chunk = [&](const Status& st) {
+    asio::post(io_, [self = shared_from_this(), task, reserved, st] {
+      self->budget_.release(reserved);
+      self->abort_file(task.file_id, st);
+      self->pump();
+    });
+  };
+  if (done_) {
+    asio::post(io_, [self = shared_from_this(), reserved] { self->budget_.release(reserved); });
+    return;
+  }
+  SendFile& f = *send_files_[task.file_id];
+  if (Status st = open_source(task.file_id); !st) return fail_chunk(st);
+  std::shared_ptr<SourceFile> source;
+  std::shared_ptr<OrderedFileHasher> hasher;
+  {
+    std::lock_guard lock(f.mu);
+    source = f.source;
+    hasher = f.hasher;
+  }
+  if (!source) return fail_chunk(Status(Error::kInternal, "source closed while chunks were pending"));
+
+  const FileEntry& e = files_[task.file_id];
+  uint32_t len = chunk_length(e.size, options_.chunk_size, task.chunk_index);
+  uint64_t offset = static_cast<uint64_t>(task.chunk_index) * options_.chunk_size;
+  auto raw = std::make_shared<Buffer>(make_buffer(len));
+  if (Status st = source->read_at(offset, raw->get(), len); !st) return fail_chunk(st);
+
+  protocol::ChunkHeader header{task.file_id, task.chunk_index, len, static_cast<uint8_t>(Codec::kNone), 0};
+  header.xxh3_64 = xxh3_64(raw->get(), len);
+  bool file_hashed = false;
+  if (!task.resend) {
+    if (Status st = hasher->add_chunk(task.chunk_index, raw->get(), len); !st) return fail_chunk(st);
+    file_hashed = hasher->complete();
+  }
+
+  std::shared_ptr<Buffer> packed;
+  uint32_t payload_len = len;
+  if (compression_.mode != CompressionSetting::Mode::kNone) {
+    packed = std::make_shared<Buffer>(make_buffer(len));
+    CompressedChunk out = thread_codec().compress(compression_, raw->get(), len, packed->get(), len);
+    if (out.codec == Codec::kNone) {
+      packed.reset();
+    } else {
+      header.codec = static_cast<uint8_t>(out.codec);
+      payload_len = static_cast<uint32_t>(out.size);
+      raw.reset();  // only the compressed copy travels
+    }
+  }
+  // TEST-ONLY FAULT (SendOptions::fault_corrupt_chunks): damage the payload after hashing.
+  int left = corrupt_remaining_.load();
+  while (left > 0 && !corrupt_remaining_.compare_exchange_weak(left, left - 1)) {
+  }
+  if (left > 0) {
+    uint8_t* p = packed ? packed->get() : raw->get();
+    p[payload_len / 2] ^= 0x5A;
+  }
+  asio::post(io_, [self = shared_from_this(), task, header, raw, packed, payload_len, reserved, file_hashed] {
+    self->chunk_ready(task, header, raw, packed, payload_len, reserved);
+    if (file_hashed) self->file_hashed(task.file_id);
+  });
+}
+
+void SenderSession::chunk_ready(ChunkTask task, protocol::ChunkHeader header, std::shared_ptr<Buffer> raw,
+                                std::shared_ptr<Buffer> packed, uint32_t payload_len, uint64_t reserved) {
+  if (done_ || send_files_[task.file_id]->aborted) {
+    budget_.release(reserved);
+    pump();
+    return;
+  }
+  ++report_.chunks_sent;
+  const uint8_t* payload = packed ? packed->get() : raw->get();
+  transport_->send({header, payload, payload_len, [self = shared_from_this(), raw, packed, reserved](bool ok) {
+                      self->budget_.release(reserved);
+                      if (ok) self->pump();
+                    }});
+}
+
+void SenderSession::file_hashed(uint32_t file_id) {
+  SendFile& f = *send_files_[file_id];
+  if (f.finished.exchange(true) || f.aborted || done_) return;
+  std::shared_ptr<OrderedFileHasher> hasher;
+  {
+    std::lock_guard lock(f.mu);
+    hasher = f.hasher;
+  }
+  if (!hasher) return;
+  Hash128 digest = hasher->digest();
+  report_.files[file_id].xxh3_128 = digest.hex();
+  control_->send(protocol::encode(protocol::FileDone{file_id, hasher->chunk_count(), digest}));
+}
+
+void SenderSession::abort_file(uint32_t file_id, const Status& why) {
+  SendFile& f = *send_files_[file_id];
+  if (f.aborted || done_ || resolved_[file_id] == 2) return;
+  f.aborted = true;
+  f.finished = true;
+  log::error(why.message());
+  control_->send(protocol::encode(protocol::FileAbort{file_id, static_cast<uint16_t>(why.code()), why.message()}));
+}
+
+void SenderSession::fail(const Status& st) {
+  if (done_) return;
+  done_ = true;
+  report_.status = st;
+  if (transport_) report_.bytes_on_wire = transport_->wire_bytes();
+  if (control_) control_->close();
+  if (transport_) transport_->close();
+  for (auto& s : data_streams_) s->close();
+  progress_timer_.cancel();
+  work_.reset();
+}
+
+void SenderSession::report_progress() {
+  if (done_ || !options_.on_progress) return;
+  Progress p;
+  p.bytes_total = bytes_total_;
+  p.bytes_done = bytes_acked_;
+  p.files_total = files_.size();
+  p.files_done = resolved_count_;
+  p.wire_bytes = transport_ ? transport_->wire_bytes() : 0;
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  options_.on_progress(p);
+  progress_timer_.expires_after(kProgressInterval);
+  progress_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->report_progress();
+  });
+}
+
+}  // namespace ferry

@@ -1,0 +1,108 @@
+// The sending side of one transfer: a state machine on the network thread, with chunk
+// production (read, hash, compress) on the worker pool.
+//
+//   connect control -> OPEN_SESSION -> connect + JOIN data streams -> FILE_LIST ...
+//   -> (FILE_PLAN | CHUNK_NACK | FILE_RESULT)* -> FINISH -> SUMMARY
+//
+// Invariants:
+//  - every chunk buffer is counted in the memory budget from before it is read until the
+//    transport has handed it to the kernel;
+//  - the network thread never reads files, hashes or compresses (the pool does);
+//  - at most kMaxOpenFiles files are between their first chunk and their FILE_RESULT.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "codec/chunk_codec.h"
+#include "codec/hash.h"
+#include "core/memory_budget.h"
+#include "ferry/options.h"
+#include "ferry/report.h"
+#include "ferry/url.h"
+#include "io/source_file.h"
+#include "manifest/file_entry.h"
+#include "session/chunk_scheduler.h"
+#include "transport/chunk_transport.h"
+
+namespace ferry {
+
+class SenderSession : public std::enable_shared_from_this<SenderSession> {
+ public:
+  SenderSession(asio::io_context& io, asio::thread_pool& pool, std::vector<FileEntry> files, FerryUrl dest,
+                SendOptions options, CompressionSetting compression);
+
+  // Runs the whole transfer; returns when it has ended (report().status says how).
+  asio::awaitable<void> run();
+  TransferReport& report() { return report_; }
+
+ private:
+  // Per regular file the receiver asked for. `mu` guards the lazily opened source and hasher
+  // (opened on a pool thread, never on the network thread).
+  struct SendFile {
+    std::mutex mu;
+    std::shared_ptr<SourceFile> source;
+    std::shared_ptr<OrderedFileHasher> hasher;
+    Status open_status;
+    bool opened = false;
+    std::atomic<bool> finished{false};  // FILE_DONE or FILE_ABORT sent
+    bool aborted = false;                // FILE_ABORT sent (network thread)
+    std::vector<uint8_t> attempts;       // per chunk: resends so far (network thread)
+  };
+
+  asio::awaitable<Status> open_session();
+  asio::awaitable<Status> join_data_streams(const std::string& session_id_hex, const protocol::Id128& sid);
+  void send_file_list();
+  Status handle_control_frame(const Frame& frame);
+  Status on_plan(const protocol::FilePlan& plan);
+  Status on_nack(const protocol::ChunkNack& nack);
+  Status on_result(const protocol::FileResult& result);
+
+  void pump();
+  void produce(ChunkTask task, uint64_t reserved);  // pool thread
+  void chunk_ready(ChunkTask task, protocol::ChunkHeader header, std::shared_ptr<Buffer> raw,
+                   std::shared_ptr<Buffer> packed, uint32_t payload_len, uint64_t reserved);
+  void file_hashed(uint32_t file_id);                      // network thread
+  void abort_file(uint32_t file_id, const Status& why);  // network thread
+  Status open_source(uint32_t file_id);                    // pool thread
+  void maybe_finish();
+  void fail(const Status& st);
+  void report_progress();
+  uint64_t chunk_reservation(uint32_t len) const;
+
+  asio::io_context& io_;
+  asio::thread_pool& pool_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<FileEntry> files_;
+  FerryUrl dest_;
+  SendOptions options_;
+  CompressionSetting compression_;
+  MemoryBudget budget_;
+  ChunkScheduler scheduler_{protocol::kMaxOpenFiles};
+  std::vector<std::unique_ptr<SendFile>> send_files_;  // indexed by file_id; null if not sent
+  std::vector<uint8_t> resolved_;                      // per file_id: plan or result received
+  std::shared_ptr<FrameSocket> control_;
+  std::vector<std::shared_ptr<FrameSocket>> data_streams_;
+  std::unique_ptr<ChunkSender> transport_;
+  asio::steady_timer progress_timer_;
+  std::chrono::steady_clock::time_point start_;
+
+  uint64_t planned_entries_ = 0;
+  uint64_t resolved_count_ = 0;
+  uint64_t bytes_total_ = 0;
+  uint64_t bytes_acked_ = 0;
+  bool finish_sent_ = false;
+  std::atomic<bool> done_{false};  // read by pool threads to stop early
+  std::atomic<int> corrupt_remaining_;
+  TransferReport report_;
+};
+
+}  // namespace ferry

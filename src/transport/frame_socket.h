@@ -1,0 +1,89 @@
+// A TCP connection that carries ferry frames: an ordered write queue with scatter/gather
+// batching, and awaitable frame reads. Used from the network thread only.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+#include "protocol/frames.h"
+
+namespace ferry {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct Frame {
+  protocol::FrameType type;
+  std::vector<uint8_t> payload;
+};
+
+class FrameSocket : public std::enable_shared_from_this<FrameSocket> {
+ public:
+  // `peer` names the other side in error messages ("receiver 10.0.0.5:7400").
+  FrameSocket(tcp::socket socket, std::string peer);
+
+  tcp::socket& socket() { return socket_; }
+  const std::string& peer() const { return peer_; }
+
+  // Called once, on the first write error (the connection is then closed).
+  void on_write_error(std::function<void(const Status&)> handler) { on_error_ = std::move(handler); }
+
+  // Queues a complete frame (header + payload).
+  void send(std::vector<uint8_t> frame);
+  // Queues a CHUNK: 40-byte prefix + a borrowed payload that must stay alive until `written`
+  // runs (with true once the kernel took the bytes, false if the connection failed first).
+  void send_chunk(const uint8_t (&prefix)[protocol::kChunkPrefixSize], const uint8_t* payload,
+                  size_t payload_len, std::function<void(bool)> written);
+
+  // Bytes queued and not yet handed to the kernel.
+  uint64_t queued_bytes() const { return queued_bytes_; }
+  uint64_t bytes_written() const { return bytes_written_; }
+
+  // Reads one frame whose payload is at most the limit for its type (`max_chunk_size`
+  // bounds CHUNK frames). A clean EOF before any header byte is reported as kNetwork
+  // "connection closed by <peer>".
+  asio::awaitable<Result<Frame>> read_frame(uint32_t max_chunk_size = 0);
+
+  void close();
+  // Closes once every queued frame has been handed to the kernel (e.g. after an ERROR).
+  void close_after_flush();
+  bool closed() const { return closed_; }
+
+ private:
+  struct Pending {
+    std::vector<uint8_t> owned;
+    uint8_t prefix[protocol::kChunkPrefixSize] = {};
+    size_t prefix_len = 0;
+    const uint8_t* payload = nullptr;
+    size_t payload_len = 0;
+    std::function<void(bool)> written;
+    size_t size() const { return owned.size() + prefix_len + payload_len; }
+  };
+  void enqueue(Pending p);
+  void start_write();
+  void fail(const Status& st);
+  void drain_queue();  // completes every queued entry not being written with false
+
+  tcp::socket socket_;
+  std::string peer_;
+  std::deque<Pending> queue_;
+  size_t in_flight_ = 0;  // entries at the queue front currently being written
+  bool writing_ = false;
+  bool close_when_flushed_ = false;
+  bool closed_ = false;
+  uint64_t queued_bytes_ = 0;
+  uint64_t bytes_written_ = 0;
+  std::function<void(const Status&)> on_error_;
+};
+
+// "host:port" of a connected socket's remote end (for messages).
+std::string endpoint_text(const tcp::endpoint& ep);
+
+}  // namespace ferry
