@@ -1,0 +1,251 @@
+// A crafted client speaking the protocol through the encoder directly (no ferry sender), to
+// send what a well-behaved sender never would: escaping paths, oversized frames, chunks for
+// files that were never planned. The receiver must refuse, write nothing outside its root,
+// and keep serving other sessions.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "e2e_util.h"
+#include "protocol/frames.h"
+
+namespace ferry::test {
+namespace {
+
+using namespace ferry::protocol;
+
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+  void send_bytes(const std::vector<uint8_t>& b) { ASSERT_EQ(::send(fd_, b.data(), b.size(), MSG_NOSIGNAL), (ssize_t)b.size()); }
+
+  // Returns false on EOF/error/timeout.
+  bool read_frame(FrameType* type, std::vector<uint8_t>* payload) {
+    uint8_t h[8];
+    if (!read_exact(h, 8)) return false;
+    *type = static_cast<FrameType>(h[0]);
+    uint32_t len = (uint32_t(h[4]) << 24) | (uint32_t(h[5]) << 16) | (uint32_t(h[6]) << 8) | h[7];
+    payload->resize(len);
+    return len == 0 || read_exact(payload->data(), len);
+  }
+
+  // HELLO/WELCOME then OPEN_SESSION; returns the frame type answering OPEN_SESSION.
+  FrameType open_session(const std::string& dest, std::vector<uint8_t>* payload) {
+    send_bytes(encode(Hello{}));
+    FrameType t{};
+    if (!read_frame(&t, payload) || t != FrameType::kWelcome) return t;
+    OpenSession o{kDefaultChunkSize, 1, OverwriteMode::kAlways, {}, dest};
+    send_bytes(encode(o));
+    if (!read_frame(&t, payload)) return FrameType::kFinish;  // "no answer"
+    return t;
+  }
+
+  bool closed_by_peer() {
+    uint8_t b;
+    return ::recv(fd_, &b, 1, 0) <= 0;
+  }
+
+ private:
+  bool read_exact(uint8_t* p, size_t n) {
+    while (n > 0) {
+      ssize_t r = ::recv(fd_, p, n, 0);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+FileListEntry regular(uint32_t id, const std::string& path, uint64_t size) {
+  FileListEntry e;
+  e.file_id = id;
+  e.entry.path = path;
+  e.entry.type = FileType::kRegular;
+  e.entry.mode = 0644;
+  e.entry.size = size;
+  return e;
+}
+
+// Collects plan entries until every file id in [0, n) has one.
+std::map<uint32_t, PlanEntry> read_plans(RawClient& c, size_t n) {
+  std::map<uint32_t, PlanEntry> plans;
+  FrameType t{};
+  std::vector<uint8_t> p;
+  while (plans.size() < n && c.read_frame(&t, &p)) {
+    if (t != FrameType::kFilePlan) break;
+    auto plan = decode_file_plan(p);
+    if (!plan) break;
+    for (auto& e : plan->entries) plans[e.file_id] = e;
+  }
+  return plans;
+}
+
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  TempDir base_{"hostile"};
+  std::string root_ = base_ / "root";
+  std::string outside_ = base_ / "outside";
+  void SetUp() override {
+    ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(outside_.c_str(), 0755), 0);
+  }
+  void expect_outside_untouched() {
+    std::map<std::string, TreeItem> t;
+    list_tree(outside_, "", &t);
+    EXPECT_TRUE(t.empty()) << "something was written outside the root";
+    struct stat st {};
+    EXPECT_NE(lstat((base_ / "x").c_str(), &st), 0) << "'../x' was created next to the root";
+  }
+  // A normal transfer still works: the receiver survived whatever came before.
+  void expect_receiver_still_serves(ReceiverThread& rx) {
+    TempDir src("src");
+    write_text(src / "after.txt", "still serving");
+    TransferReport r = send_files({src / "after.txt"}, rx.url(), quiet_options());
+    ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+    EXPECT_EQ(read_text(root_ + "/after.txt"), "still serving");
+  }
+};
+
+TEST_F(HostilePeerTest, EscapingAndAbsolutePathsAreRejectedAndNothingIsWrittenOutsideTheRoot) {
+  ASSERT_EQ(symlink(outside_.c_str(), (root_ + "/evil").c_str()), 0);
+  ReceiverThread rx(root_);
+  RawClient c(rx.url().port);
+  ASSERT_TRUE(c.connected());
+  std::vector<uint8_t> p;
+  ASSERT_EQ(c.open_session("", &p), FrameType::kSessionOpened);
+  FileList list;
+  list.entries = {regular(0, "../x", 5), regular(1, "/etc/x", 5), regular(2, "a/../../x", 5),
+                  regular(3, "evil/x", 5), regular(4, std::string(300, 'n'), 5), regular(5, "a//b", 5),
+                  regular(6, "ok.txt", 5)};
+  FileListEntry dir;
+  dir.file_id = 7;
+  dir.entry.path = "evil/newdir";
+  dir.entry.type = FileType::kDirectory;
+  list.entries.push_back(dir);
+  FileListEntry link;
+  link.file_id = 8;
+  link.entry.path = "evil/link";
+  link.entry.type = FileType::kSymlink;
+  link.entry.link_target = "/etc/passwd";
+  list.entries.push_back(link);
+  c.send_bytes(encode(list));
+  c.send_bytes(encode(FileListEnd{9}));
+  auto plans = read_plans(c, 9);
+  ASSERT_EQ(plans.size(), 9u);
+  for (uint32_t id : {0u, 1u, 2u, 3u, 4u, 5u, 7u, 8u})
+    EXPECT_EQ(plans[id].action, PlanAction::kReject) << "file id " << id << " was not refused";
+  EXPECT_EQ(plans[6].action, PlanAction::kSend);
+  EXPECT_FALSE(plans[0].reason.empty());
+  expect_outside_untouched();
+  expect_receiver_still_serves(rx);
+}
+
+TEST_F(HostilePeerTest, DestinationPathThatEscapesIsRefusedWithAnError) {
+  ReceiverThread rx(root_);
+  RawClient c(rx.url().port);
+  std::vector<uint8_t> p;
+  ASSERT_EQ(c.open_session("../up", &p), FrameType::kError);
+  auto e = decode_error(p);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<uint16_t>(Error::kRefused));
+  expect_outside_untouched();
+  expect_receiver_still_serves(rx);
+}
+
+TEST_F(HostilePeerTest, OversizedControlFrameEndsTheSessionWithoutAllocating) {
+  ReceiverThread rx(root_);
+  RawClient c(rx.url().port);
+  std::vector<uint8_t> p;
+  ASSERT_EQ(c.open_session("", &p), FrameType::kSessionOpened);
+  // A FILE_LIST header claiming 3 GiB of payload.
+  c.send_bytes({0x10, 0, 0, 0, 0xC0, 0, 0, 0});
+  FrameType t{};
+  bool got = c.read_frame(&t, &p);
+  if (got) {
+    EXPECT_EQ(t, FrameType::kError);
+    auto e = decode_error(p);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code, static_cast<uint16_t>(Error::kProtocol));
+    EXPECT_NE(e->message.find("exceeds the limit"), std::string::npos) << e->message;
+  }
+  EXPECT_TRUE(c.closed_by_peer());
+  expect_receiver_still_serves(rx);
+}
+
+TEST_F(HostilePeerTest, GarbageInsteadOfHelloIsDroppedAndTheReceiverKeepsServing) {
+  ReceiverThread rx(root_);
+  {
+    RawClient c(rx.url().port);
+    c.send_bytes(std::vector<uint8_t>(64, 0xEE));
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+  expect_receiver_still_serves(rx);
+}
+
+TEST_F(HostilePeerTest, UnsupportedVersionRangeIsRefusedWithTheSupportedRange) {
+  ReceiverThread rx(root_);
+  RawClient c(rx.url().port);
+  Hello h;
+  h.min_version = 7;
+  h.max_version = 9;
+  c.send_bytes(encode(h));
+  FrameType t{};
+  std::vector<uint8_t> p;
+  ASSERT_TRUE(c.read_frame(&t, &p));
+  ASSERT_EQ(t, FrameType::kError);
+  auto e = decode_error(p);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->message.find("unsupported protocol version"), std::string::npos) << e->message;
+}
+
+TEST_F(HostilePeerTest, ChunkForAFileThatWasNeverPlannedEndsTheSessionAndWritesNothing) {
+  ReceiverThread rx(root_);
+  RawClient control(rx.url().port);
+  std::vector<uint8_t> p;
+  ASSERT_EQ(control.open_session("", &p), FrameType::kSessionOpened);
+  auto opened = decode_session_opened(p);
+  ASSERT_TRUE(opened);
+  FileList list;
+  list.entries = {regular(0, "planned.bin", 10)};
+  control.send_bytes(encode(list));
+  control.send_bytes(encode(FileListEnd{1}));
+  ASSERT_EQ(read_plans(control, 1).size(), 1u);
+
+  RawClient data(rx.url().port);
+  data.send_bytes(encode(Hello{}));
+  FrameType t{};
+  ASSERT_TRUE(data.read_frame(&t, &p));
+  data.send_bytes(encode(JoinStream{opened->session_id, 0}));
+  ASSERT_TRUE(data.read_frame(&t, &p));
+  ASSERT_EQ(t, FrameType::kStreamJoined);
+  ChunkHeader h{42, 0, 10, 0, 0};  // file id 42 was never listed
+  uint8_t prefix[kChunkPrefixSize];
+  encode_chunk_prefix(h, 10, prefix);
+  std::vector<uint8_t> frame(prefix, prefix + kChunkPrefixSize);
+  frame.resize(frame.size() + 10, 'A');
+  data.send_bytes(frame);
+  EXPECT_TRUE(data.closed_by_peer());
+  EXPECT_TRUE(control.read_frame(&t, &p) ? t == FrameType::kError : true);
+  struct stat st {};
+  EXPECT_NE(lstat((root_ + "/planned.bin").c_str(), &st), 0);
+  EXPECT_TRUE(leftover_temp_files(root_).empty());
+  expect_receiver_still_serves(rx);
+}
+
+}  // namespace
+}  // namespace ferry::test
