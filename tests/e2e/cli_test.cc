@@ -1,0 +1,173 @@
+// The ferry binary as users and scripts run it: real processes, real exit codes, and the
+// peak RSS of each side against --memory.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+
+#include "e2e_util.h"
+
+namespace ferry::test {
+namespace {
+
+struct Child {
+  pid_t pid = -1;
+  int out_fd = -1;  // child's stdout
+  int err_fd = -1;  // child's stderr
+};
+
+Child spawn(const std::vector<std::string>& args) {
+  int out[2], err[2];
+  if (pipe(out) != 0 || pipe(err) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    close(out[0]);
+    close(err[0]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  return {pid, out[0], err[0]};
+}
+
+std::string read_all(int fd) {
+  std::string s;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return s;
+}
+
+std::string read_line(int fd) {
+  std::string s;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n') s.push_back(c);
+  return s;
+}
+
+struct Finished {
+  int exit_code = -1;
+  long max_rss_kb = 0;
+  std::string out, err;
+};
+
+Finished wait_for(Child& c) {
+  Finished f;
+  f.out = read_all(c.out_fd);
+  f.err = read_all(c.err_fd);
+  int status = 0;
+  rusage ru{};
+  wait4(c.pid, &status, 0, &ru);
+  f.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  f.max_rss_kb = ru.ru_maxrss;
+  return f;
+}
+
+Finished run(const std::vector<std::string>& args) {
+  Child c = spawn(args);
+  return wait_for(c);
+}
+
+const std::string kFerry = FERRY_BINARY;
+
+TEST(CliTest, RecvOncePrintsItsUrlFirstAndExitsWithTheTransferStatus) {
+  TempDir src("src"), dst("dst");
+  write_text(src / "hello.txt", "hello");
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q"});
+  std::string url = read_line(rx.out_fd);
+  ASSERT_EQ(url.rfind("ferry://127.0.0.1:", 0), 0u) << url;
+  Finished tx = run({kFerry, "send", "--no-progress", src / "hello.txt", url + "inbox"});
+  EXPECT_EQ(tx.exit_code, 0) << tx.err;
+  EXPECT_NE(tx.out.find("sent 1 files"), std::string::npos) << tx.out;
+  Finished r = wait_for(rx);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(dst / "inbox/hello.txt"), "hello");
+}
+
+TEST(CliTest, JsonSummaryIsValidJsonWithTheWholeFileHash) {
+  TempDir src("src"), dst("dst");
+  write_random_file(src / "a.bin", 5 << 20, 1);
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q"});
+  std::string url = read_line(rx.out_fd);
+  Finished tx = run({kFerry, "send", "--json", src / "a.bin", url});
+  ASSERT_EQ(tx.exit_code, 0) << tx.err;
+  wait_for(rx);
+  std::string json_file = src / "summary.json";
+  write_text(json_file, tx.out);
+  std::string check = "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
+                      "f=[x for x in d[\"files\"] if x[\"path\"]==\"a.bin\"][0]; "
+                      "assert d[\"ok\"] and d[\"files_sent\"]==1 and d[\"bytes_on_disk\"]==5242880; "
+                      "print(f[\"xxh3_128\"])' '" + json_file + "'";
+  FILE* p = popen(check.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[128] = {};
+  ASSERT_NE(fgets(buf, sizeof buf, p), nullptr) << tx.out;
+  EXPECT_EQ(pclose(p), 0) << tx.out;
+  EXPECT_EQ(std::string(buf).substr(0, 32), hash_file(src / "a.bin").hex());
+}
+
+// Peak RSS of both processes stays within --memory plus a fixed overhead (code, heap
+// bookkeeping, thread stacks), whatever the file size: 256 MiB through a 32 MiB budget.
+TEST(CliTest, PeakRssStaysWithinTheMemoryBudgetOnBothSides) {
+  TempDir src("src"), dst("dst");
+  write_random_file(src / "big.bin", 256ull << 20, 5);
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q", "--memory",
+                    "32M"});
+  std::string url = read_line(rx.out_fd);
+  Finished tx = run({kFerry, "send", "-q", "--memory", "32M", "--chunk-size", "4M", src / "big.bin", url});
+  Finished r = wait_for(rx);
+  ASSERT_EQ(tx.exit_code, 0) << tx.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(hash_file(dst / "big.bin"), hash_file(src / "big.bin"));
+  const long kOverheadKb = 40 * 1024;
+  EXPECT_LE(tx.max_rss_kb, 32 * 1024 + kOverheadKb) << "sender peak RSS";
+  EXPECT_LE(r.max_rss_kb, 32 * 1024 + kOverheadKb) << "receiver peak RSS";
+}
+
+TEST(CliTest, BadFlagsAreUsageErrorsWithExitCode2AndNameTheFlag) {
+  Finished a = run({kFerry, "send", "--chunk-size", "5X", "a", "ferry://127.0.0.1/"});
+  EXPECT_EQ(a.exit_code, 2);
+  EXPECT_NE(a.err.find("--chunk-size"), std::string::npos) << a.err;
+  Finished b = run({kFerry, "send", "--compress", "fast", "a", "ferry://127.0.0.1/"});
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_NE(b.err.find("--compress"), std::string::npos) << b.err;
+  Finished c = run({kFerry, "send", "a", "http://127.0.0.1/"});
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("http://127.0.0.1/"), std::string::npos) << c.err;
+  Finished d = run({kFerry, "send", "--streams", "0", "a", "ferry://127.0.0.1/"});
+  EXPECT_EQ(d.exit_code, 2);
+  Finished e = run({kFerry, "send", "--memory", "1M", "a", "ferry://127.0.0.1/"});
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_NE(e.err.find("--memory"), std::string::npos) << e.err;
+  Finished f = run({kFerry, "recv"});
+  EXPECT_EQ(f.exit_code, 2);
+}
+
+TEST(CliTest, UnreachableReceiverExitsWith3AndNamesIt) {
+  TempDir src("src");
+  write_text(src / "a", "x");
+  Finished r = run({kFerry, "send", "--no-progress", src / "a", "ferry://127.0.0.1:1/"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("127.0.0.1:1"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, SigtermStopsTheReceiverWithExitCode8) {
+  TempDir dst("dst");
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path()});
+  std::string url = read_line(rx.out_fd);
+  ASSERT_FALSE(url.empty());
+  kill(rx.pid, SIGTERM);
+  Finished r = wait_for(rx);
+  EXPECT_EQ(r.exit_code, 8) << r.err;
+}
+
+}  // namespace
+}  // namespace ferry::test
