@@ -13,7 +13,10 @@ struct FileReport {
   std::string path;      // relative to the destination
   std::string type;      // "file", "dir", "symlink"
   uint64_t size = 0;
-  std::string action;    // "sent", "skipped", "created", "failed"
+  // "sent"; "skipped" (a regular file already up to date, or --overwrite never); "ok" (a
+  // directory or symlink created or already there); "failed"; "pending" (the transfer
+  // ended before this entry was resolved).
+  std::string action;
   std::string xxh3_128;  // hex, regular files that were sent
   std::string error;     // why it failed
 };
@@ -22,7 +25,7 @@ struct TransferReport {
   Status status;
   uint64_t files_total = 0;   // entries in the file list (files, dirs, symlinks)
   uint64_t files_sent = 0;
-  uint64_t files_skipped = 0;
+  uint64_t files_skipped = 0;  // regular files only
   uint64_t files_failed = 0;
   uint64_t bytes_on_disk = 0;  // size of the regular files sent
   uint64_t bytes_on_wire = 0;  // bytes written to the data streams, frame headers included

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   bool json = false, quiet = false, progress_on = false, progress_off = false;
   int verbose = 0;
   int streams = so.streams;
-  send->add_option("args", send_args, "SRC... ferry://HOST:PORT/DEST")->required()->expected(2, -1);
+  send->add_option("SRC...DEST", send_args, "files/directories to send, then ferry://HOST[:PORT]/DEST")->required()->expected(2, -1);
   send->add_option("--streams", streams, "parallel TCP data connections (default 4)")->check(CLI::Range(1, 64));
   send->add_option("--chunk-size", chunk_text, "chunk size, 64K..64M (default 4M)");
   send->add_option("--compress", so.compress, "auto, none or a zstd level 1..19 (default auto)");
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   std::string recv_memory_text;
   bool recv_quiet = false;
   int recv_verbose = 0;
-  recv->add_option("--listen", ro.listen, "HOST:PORT to listen on (default 127.0.0.1:7400; port 0 = any free)");
+  recv->add_option("--listen", ro.listen, "IP[:PORT] to listen on (default 127.0.0.1:7400; port 0 = any free)");
   recv->add_option("--root", ro.root, "directory that receives the files (created if missing)")->required();
   recv->add_flag("--once", ro.once, "exit after the first transfer, with its exit status");
   recv->add_option("--memory", recv_memory_text, "budget for all receive buffers (default 256M)");

@@ -192,7 +192,7 @@ Status SenderSession::on_plan(const protocol::FilePlan& plan) {
       case protocol::PlanAction::kSkip:
         resolved_[p.file_id] = 2;
         ++resolved_count_;
-        ++report_.files_skipped;
+        if (entry.type == FileType::kRegular) ++report_.files_skipped;
         rep.action = entry.type == FileType::kRegular ? "skipped" : "ok";
         break;
       case protocol::PlanAction::kReject:
