@@ -425,10 +425,17 @@ except ValueError:
         d = json.loads(txt[txt.index("{"):txt.rindex("}") + 1])
     except ValueError as e:
         print("cannot parse ferry send --json output: %s" % e); sys.exit(1)
+if not isinstance(d, dict):
+    print("ferry send --json output is not a JSON object"); sys.exit(1)
 missing = [k for k in ("bytes_on_disk", "bytes_on_wire", "seconds", "files") if k not in d]
 if missing:
     print("ferry JSON lacks %s" % ", ".join(missing)); sys.exit(1)
-print(int(d["bytes_on_wire"]), int(d["bytes_on_disk"]), int(d["files"]), float(d["seconds"]))
+if d.get("ok") is False:
+    print("ferry JSON reports ok=false: %s" % d.get("error", "")); sys.exit(1)
+files = d["files"]
+if isinstance(files, list):   # per-entry list: count regular files
+    files = sum(1 for f in files if not isinstance(f, dict) or f.get("type", "file") == "file")
+print(int(d["bytes_on_wire"]), int(d["bytes_on_disk"]), int(files), float(d["seconds"]))
 EOF
     ); then
         tail_file "$sout"
@@ -596,6 +603,9 @@ fmt='%-20s %-14s %9s %10s %15s %14s\n'
     echo
     echo "# ferry throughput benchmark -- $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cores"
     echo "# loopback 127.0.0.1, data in $BENCH_TMPDIR, scale=$BENCH_SCALE, median of $REPEAT run(s), MB = 10^6 bytes"
+    if have_tool ferry; then
+        echo "# ferry: $FERRY ($(timeout 5 "$FERRY" --version 2>/dev/null | head -n 1 || true))"
+    fi
     if [[ -n $C_ZSTD_RATIO ]]; then echo "# workload c: zstd -1 compresses the source ${C_ZSTD_RATIO}x"; fi
     echo
     # shellcheck disable=SC2059
