@@ -13,6 +13,7 @@ struct ChunkTask {
   uint32_t file_id;
   uint32_t chunk_index;
   bool resend;
+  bool compress = false;  // set by the sender when it takes the task (not scheduling state)
 };
 
 class ChunkScheduler {

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "core/units.h"
+#include "session/process_limits.h"
 #include "transport/connect.h"
 
 namespace ferry {
@@ -39,6 +40,7 @@ SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std:
       options_(std::move(options)),
       compression_(compression),
       budget_(options_.memory),
+      governor_(worker_threads()),
       progress_timer_(io),
       corrupt_remaining_(options_.fault_corrupt_chunks) {
   send_files_.resize(files_.size());
@@ -48,9 +50,18 @@ SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std:
   for (const auto& f : files_) report_.files.push_back({f.path, type_name(f.type), f.size, "pending", "", ""});
 }
 
-uint64_t SenderSession::chunk_reservation(uint32_t len) const {
-  // Raw buffer, plus the compressed copy when compression may be tried.
-  return compression_.mode == CompressionSetting::Mode::kNone ? len : 2ull * len;
+uint64_t SenderSession::chunk_reservation(uint32_t len, bool compress) const {
+  // Raw buffer, plus the compressed copy when compression will be tried.
+  return compress ? 2ull * len : len;
+}
+
+bool SenderSession::decide_compression() {
+  switch (compression_.mode) {
+    case CompressionSetting::Mode::kNone: return false;
+    case CompressionSetting::Mode::kLevel: return true;
+    case CompressionSetting::Mode::kAuto: break;
+  }
+  return governor_.should_compress();
 }
 
 asio::awaitable<void> SenderSession::run() {
@@ -299,7 +310,8 @@ void SenderSession::pump() {
       continue;
     }
     uint32_t len = chunk_length(files_[task.file_id].size, options_.chunk_size, task.chunk_index);
-    uint64_t need = chunk_reservation(len);
+    task.compress = decide_compression();
+    uint64_t need = chunk_reservation(len, task.compress);
     if (!budget_.try_acquire(need)) break;
     scheduler_.pop();
     asio::post(pool_, [self = shared_from_this(), task, need] { self->produce(task, need); });
@@ -364,9 +376,11 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
 
   std::shared_ptr<Buffer> packed;
   uint32_t payload_len = len;
-  if (compression_.mode != CompressionSetting::Mode::kNone) {
+  if (task.compress) {
     packed = std::make_shared<Buffer>(make_buffer(len));
+    auto t0 = std::chrono::steady_clock::now();
     CompressedChunk out = thread_codec().compress(compression_, raw->get(), len, packed->get(), len);
+    governor_.record_compression(len, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (out.codec == Codec::kNone) {
       packed.reset();
     } else {
@@ -398,9 +412,14 @@ void SenderSession::chunk_ready(ChunkTask task, protocol::ChunkHeader header, st
   }
   ++report_.chunks_sent;
   const uint8_t* payload = packed ? packed->get() : raw->get();
-  transport_->send({header, payload, payload_len, [self = shared_from_this(), raw, packed, reserved](bool ok) {
+  transport_->send({header, payload, payload_len, [self = shared_from_this(), raw, packed, reserved, payload_len](bool ok) {
                       self->budget_.release(reserved);
-                      if (ok) self->pump();
+                      if (!ok) return;
+                      // Backlog: at least a chunk per stream still waits behind the sockets.
+                      uint64_t mark = uint64_t{self->options_.chunk_size} * self->data_streams_.size();
+                      self->governor_.record_delivery(payload_len, self->transport_->queued_bytes() >= mark,
+                                                      std::chrono::steady_clock::now());
+                      self->pump();
                     }});
 }
 

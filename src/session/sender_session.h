@@ -31,6 +31,7 @@
 #include "io/source_file.h"
 #include "manifest/file_entry.h"
 #include "session/chunk_scheduler.h"
+#include "session/compression_governor.h"
 #include "transport/chunk_transport.h"
 
 namespace ferry {
@@ -76,7 +77,8 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   void maybe_finish();
   void fail(const Status& st);
   void report_progress();
-  uint64_t chunk_reservation(uint32_t len) const;
+  uint64_t chunk_reservation(uint32_t len, bool compress) const;
+  bool decide_compression();  // network thread, per chunk
 
   asio::io_context& io_;
   asio::thread_pool& pool_;
@@ -86,6 +88,7 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   SendOptions options_;
   CompressionSetting compression_;
   MemoryBudget budget_;
+  CompressionGovernor governor_;
   ChunkScheduler scheduler_{protocol::kMaxOpenFiles};
   std::vector<std::unique_ptr<SendFile>> send_files_;  // indexed by file_id; null if not sent
   std::vector<uint8_t> resolved_;                      // per file_id: plan or result received

@@ -27,6 +27,7 @@ class ChunkSender {
   virtual ~ChunkSender() = default;
   virtual void send(OutgoingChunk chunk) = 0;
   virtual uint64_t wire_bytes() const = 0;  // bytes handed to the kernel so far
+  virtual uint64_t queued_bytes() const = 0;  // bytes accepted but not yet handed to the kernel
   virtual void close() = 0;
 };
 
@@ -37,6 +38,7 @@ class TcpChunkSender final : public ChunkSender {
   explicit TcpChunkSender(std::vector<std::shared_ptr<FrameSocket>> streams);
   void send(OutgoingChunk chunk) override;
   uint64_t wire_bytes() const override;
+  uint64_t queued_bytes() const override;
   void close() override;
 
  private:

@@ -19,6 +19,12 @@ uint64_t TcpChunkSender::wire_bytes() const {
   return n;
 }
 
+uint64_t TcpChunkSender::queued_bytes() const {
+  uint64_t n = 0;
+  for (const auto& s : streams_) n += s->queued_bytes();
+  return n;
+}
+
 void TcpChunkSender::close() {
   for (auto& s : streams_) s->close();
 }

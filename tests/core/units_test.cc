@@ -27,7 +27,7 @@ uint64_t rate_or_fail(const std::string& text) {
 }
 
 void expect_usage_error(const Result<uint64_t>& r, const std::string& text) {
-  EXPECT_FALSE(r.is_ok()) << "'" << text << "' accepted as " << (r ? *r : 0);
+  EXPECT_FALSE(r.is_ok()) << "'" << text << "' accepted as " << (r ? r.value() : 0);
   if (!r) {
     EXPECT_EQ(r.status().code(), Error::kUsage) << text;
     EXPECT_NE(r.status().message().find("'" + text + "'"), std::string::npos)
