@@ -17,6 +17,7 @@ struct Progress {
   uint64_t files_total = 0;
   uint64_t wire_bytes = 0;    // bytes written to the data streams so far
   double seconds = 0;
+  bool reconnecting = false;  // the connection was lost; waiting to retry
 };
 
 struct SendOptions {
@@ -26,6 +27,14 @@ struct SendOptions {
   Overwrite overwrite = Overwrite::kDiff;  // diff: skip files whose size and mtime match
   uint64_t memory = 256ull << 20;         // budget for every chunk buffer in flight
   bool follow_symlinks = false;
+  // How far the receiver trusts partial files left by an interrupted run of the same
+  // transfer: off | attrs | sparse | full (Aspera's -k 0..3).
+  std::string resume = "sparse";
+  // Names the transfer for resume; empty: derived from the destination, the chunk size and
+  // the list of paths (so re-running the same command resumes).
+  std::string transfer_id;
+  // A connection lost mid-transfer is retried with exponential backoff for this long.
+  std::chrono::milliseconds retry_timeout{180'000};
   std::chrono::milliseconds connect_timeout{10'000};
   // Called on the network thread about twice a second while the transfer runs.
   std::function<void(const Progress&)> on_progress;

@@ -31,6 +31,9 @@ struct TransferReport {
   uint64_t bytes_on_wire = 0;  // bytes written to the data streams, frame headers included
   uint64_t chunks_sent = 0;
   uint64_t chunks_resent = 0;  // chunks sent again after the receiver saw a bad checksum
+  uint64_t chunks_resumed = 0; // chunks the receiver already held from an interrupted run
+  uint64_t bytes_resumed = 0;  // their bytes: not sent again
+  uint64_t reconnects = 0;     // connections lost and re-established during the transfer
   double seconds = 0;
   std::vector<FileReport> files;
 

@@ -26,6 +26,11 @@ int fail(const Status& st) {
 
 // Prints a one-line progress display on stderr, rewritten in place.
 void print_progress(const Progress& p) {
+  if (p.reconnecting) {
+    std::fprintf(stderr, "\rconnection lost: reconnecting...%40s", "");
+    std::fflush(stderr);
+    return;
+  }
   double pct = p.bytes_total ? 100.0 * static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0;
   double rate = p.seconds > 0 ? static_cast<double>(p.wire_bytes) / p.seconds : 0;
   std::fprintf(stderr, "\r%5.1f%%  %s / %s  files %llu/%llu  wire %s/s   ", pct, format_bytes(p.bytes_done).c_str(),
@@ -40,6 +45,9 @@ void print_text_summary(const TransferReport& r) {
               static_cast<unsigned long long>(r.files_sent), format_bytes(r.bytes_on_disk).c_str(), r.seconds, mbps,
               format_bytes(r.bytes_on_wire).c_str(), static_cast<unsigned long long>(r.files_skipped),
               static_cast<unsigned long long>(r.files_failed), static_cast<unsigned long long>(r.chunks_resent));
+  if (r.bytes_resumed > 0 || r.reconnects > 0)
+    std::printf("resumed %s already on the receiver; reconnected %llu times\n", format_bytes(r.bytes_resumed).c_str(),
+                static_cast<unsigned long long>(r.reconnects));
 }
 
 // CLI11 validator for K/M/G sizes.
@@ -86,6 +94,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"always", "never", "diff"}));
   send->add_option("--memory", memory_text, "budget for all buffers in flight (default 256M)");
   send->add_flag("-L,--follow-symlinks", so.follow_symlinks, "send what symlinks point to instead of the links");
+  send->add_option("--resume", so.resume, "trust in partial files of an interrupted run: off, attrs, sparse or full (default sparse)")
+      ->check(CLI::IsMember({"off", "attrs", "sparse", "full"}));
+  send->add_option("--transfer-id", so.transfer_id, "name of the transfer for resume (default: derived from the sources and destination)");
+  double retry_seconds = 180;
+  send->add_option("--retry-timeout", retry_seconds, "seconds to keep reconnecting after a lost connection (default 180)")
+      ->check(CLI::Range(0.0, 86400.0));
   send->add_flag("--json", json, "print a JSON summary on stdout");
   send->add_flag("--progress", progress_on, "show progress on stderr (default when stderr is a terminal)");
   send->add_flag("--no-progress", progress_off, "never show progress");
@@ -115,6 +129,7 @@ int main(int argc, char** argv) {
   if (send->parsed()) {
     set_verbosity(quiet, verbose);
     so.streams = static_cast<uint16_t>(streams);
+    so.retry_timeout = std::chrono::milliseconds(static_cast<int64_t>(retry_seconds * 1000));
     so.overwrite = overwrite == "always" ? Overwrite::kAlways : overwrite == "never" ? Overwrite::kNever : Overwrite::kDiff;
     uint64_t chunk = so.chunk_size;
     if (Status st = parse_size_flag("--chunk-size", chunk_text, &chunk); !st) return fail(st);

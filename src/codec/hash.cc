@@ -1,7 +1,10 @@
 // XXH3 hashing helpers and the out-of-order whole-file hasher (see hash.h).
 #include "codec/hash.h"
 
+#define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "codec/xxh3_kernels.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -59,9 +62,13 @@ Hash128 Hash128::from_bytes(const uint8_t in[16]) {
   return from_xxh(XXH128_hashFromCanonical(&c));
 }
 
-uint64_t xxh3_64(const void* data, size_t len) { return XXH3_64bits(data, len); }
+uint64_t xxh3_64(const void* data, size_t len) { return xxh3::kernels().hash64(data, len); }
 
-Hash128 xxh3_128(const void* data, size_t len) { return from_xxh(XXH3_128bits(data, len)); }
+Hash128 xxh3_128(const void* data, size_t len) {
+  Hash128 h;
+  xxh3::kernels().hash128(data, len, &h.high, &h.low);
+  return h;
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -79,7 +86,7 @@ StreamingHash128::~StreamingHash128() { XXH3_freeState(state_of(state_)); }
 
 void StreamingHash128::update(const void* data, size_t len) {
   if (len == 0) return;  // also keeps a null `data` away from the library
-  XXH3_128bits_update(state_of(state_), data, len);
+  xxh3::kernels().update128(state_, data, len);
 }
 
 // XXH3 digest does not modify the state, so more data may still be fed afterwards.

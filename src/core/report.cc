@@ -48,6 +48,9 @@ std::string TransferReport::to_json() const {
   num("bytes_on_wire", bytes_on_wire);
   num("chunks_sent", chunks_sent);
   num("chunks_resent", chunks_resent);
+  num("chunks_resumed", chunks_resumed);
+  num("bytes_resumed", bytes_resumed);
+  num("reconnects", reconnects);
   char secs[64];
   std::snprintf(secs, sizeof secs, "\"seconds\":%.3f,", seconds);
   j += secs;

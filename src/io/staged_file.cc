@@ -88,6 +88,16 @@ Result<std::unique_ptr<StagedFile>> StagedFile::create(const RootDir& root,
     fd = ::openat(f->dir_fd_.get(), f->temp_name_.c_str(),
                   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   } while (fd < 0 && errno == EINTR);
+  if (fd < 0 && errno == EEXIST) {
+    // The tag is unique to the transfer and its journal is locked by the caller, so this is
+    // a leftover of an earlier run of this same transfer that the journal does not vouch
+    // for: replace it.
+    ::unlinkat(f->dir_fd_.get(), f->temp_name_.c_str(), 0);
+    do {
+      fd = ::openat(f->dir_fd_.get(), f->temp_name_.c_str(),
+                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    } while (fd < 0 && errno == EINTR);
+  }
   if (fd < 0) {
     f->done_ = true;  // the temp name is not ours (or does not exist): never unlink it
     return errno_status(Error::kLocalIo, "create '" + rel_path + "'", errno);
@@ -101,6 +111,9 @@ Result<std::unique_ptr<StagedFile>> StagedFile::create(const RootDir& root,
     // layout benefit. Check the space instead, so a file that cannot fit still fails here.
     if (static_cast<uint64_t>(fs.f_bavail) * static_cast<uint64_t>(fs.f_bsize) < size)
       return errno_status(Error::kLocalIo, "create '" + rel_path + "'", ENOSPC);  // ~ unlinks
+    // Full length now (sparse), so a resumed transfer can check the partial file's size.
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
+      return errno_status(Error::kLocalIo, "create '" + rel_path + "'", errno);
   } else if (size > 0) {
     int rc;
     do {
@@ -112,6 +125,42 @@ Result<std::unique_ptr<StagedFile>> StagedFile::create(const RootDir& root,
     }
   }
   return f;
+}
+
+Result<std::unique_ptr<StagedFile>> StagedFile::reopen(const RootDir& root, const std::string& rel_path,
+                                                       uint64_t size, std::string_view tag, uint64_t dev,
+                                                       uint64_t ino) {
+  if (Status st = validate_relative_path(rel_path); !st) return st;
+  std::unique_ptr<StagedFile> f(new StagedFile());
+  f->rel_path_ = rel_path;
+  f->size_ = size;
+  f->done_ = true;  // not ours to unlink until it proves to be the right file
+  std::string parent;
+  split_parent(rel_path, &parent, &f->name_);
+  Result<UniqueFd> dir = root.open_dir(parent, false);
+  if (!dir) return with_path("reopen", rel_path, dir.status());
+  f->dir_fd_ = std::move(dir.value());
+  f->temp_name_ = temp_name_for(f->name_, tag);
+  int fd = ::openat(f->dir_fd_.get(), f->temp_name_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno_status(Error::kLocalIo, "reopen partial file of '" + rel_path + "'", errno);
+  f->fd_.reset(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno_status(Error::kLocalIo, "reopen partial file of '" + rel_path + "'", errno);
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_dev) != dev || static_cast<uint64_t>(st.st_ino) != ino ||
+      static_cast<uint64_t>(st.st_size) != size)
+    return Status(Error::kIntegrity, "partial file of '" + rel_path + "' is not the one the journal describes");
+  f->done_ = false;
+  return f;
+}
+
+void StagedFile::keep() { done_ = true; }
+
+Status StagedFile::identity(uint64_t* dev, uint64_t* ino) const {
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) return errno_status(Error::kLocalIo, "stat partial file of '" + rel_path_ + "'", errno);
+  *dev = static_cast<uint64_t>(st.st_dev);
+  *ino = static_cast<uint64_t>(st.st_ino);
+  return Status::ok();
 }
 
 StagedFile::~StagedFile() { abort(); }
@@ -151,7 +200,7 @@ Status StagedFile::read_at(uint64_t offset, uint8_t* dst, size_t len) const {
   return Status::ok();
 }
 
-Status StagedFile::commit(uint32_t mode, int64_t mtime_ns) {
+Status StagedFile::prepare_commit(uint32_t mode, int64_t mtime_ns) {
   if (done_) return Status(Error::kInternal, "commit '" + rel_path_ + "' after commit or abort");
   if (::fchmod(fd_.get(), static_cast<mode_t>(mode & 07777)) != 0) {
     return errno_status(Error::kLocalIo, "set mode of '" + rel_path_ + "'", errno);
@@ -160,15 +209,26 @@ Status StagedFile::commit(uint32_t mode, int64_t mtime_ns) {
   if (::futimens(fd_.get(), times) != 0) {
     return errno_status(Error::kLocalIo, "set mtime of '" + rel_path_ + "'", errno);
   }
-  if (::fsync(fd_.get()) != 0) {
-    return errno_status(Error::kLocalIo, "sync '" + rel_path_ + "'", errno);
-  }
+  return Status::ok();
+}
+
+Status StagedFile::publish() {
+  if (done_) return Status(Error::kInternal, "commit '" + rel_path_ + "' after commit or abort");
   if (Status st = refuse_if_directory(dir_fd_.get(), name_, rel_path_); !st) return st;
   if (::renameat(dir_fd_.get(), temp_name_.c_str(), dir_fd_.get(), name_.c_str()) != 0) {
     return rename_error(rel_path_, errno);
   }
   done_ = true;  // the temp name is gone; from here on nothing may unlink it
   fd_.reset();
+  return Status::ok();
+}
+
+Status StagedFile::commit(uint32_t mode, int64_t mtime_ns) {
+  if (Status st = prepare_commit(mode, mtime_ns); !st) return st;
+  if (::fsync(fd_.get()) != 0) {
+    return errno_status(Error::kLocalIo, "sync '" + rel_path_ + "'", errno);
+  }
+  if (Status st = publish(); !st) return st;
   // Make the rename itself durable; the data already is.
   if (::fsync(dir_fd_.get()) != 0) {
     return errno_status(Error::kLocalIo, "sync directory of '" + rel_path_ + "'", errno);

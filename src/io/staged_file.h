@@ -23,7 +23,12 @@ class StagedFile {
   // Errors name the final relative path: "create 'shots/a b.exr': No space left on device".
   static Result<std::unique_ptr<StagedFile>> create(const RootDir& root, const std::string& rel_path,
                                                     uint64_t size, std::string_view tag);
-  ~StagedFile();  // unlinks the temporary file unless committed
+  // Reopens the temporary file an earlier run left for `rel_path` (resume). kIntegrity if it
+  // is not a regular file of exactly `size` bytes with the given device and inode.
+  static Result<std::unique_ptr<StagedFile>> reopen(const RootDir& root, const std::string& rel_path,
+                                                    uint64_t size, std::string_view tag, uint64_t dev,
+                                                    uint64_t ino);
+  ~StagedFile();  // unlinks the temporary file unless committed or kept
   StagedFile(const StagedFile&) = delete;
   StagedFile& operator=(const StagedFile&) = delete;
 
@@ -36,8 +41,22 @@ class StagedFile {
   // file or symlink there; an existing directory there is a kRefused error), then fsync of
   // the parent directory.
   Status commit(uint32_t mode, int64_t mtime_ns);
+
+  // The same commit in steps, so a receiver can fsync many files at once (group commit):
+  // prepare_commit (fchmod, futimens), then the caller fsyncs data_fd(), then publish()
+  // (the atomic rename), then the caller fsyncs parent_fd(). Invariant kept: a file is
+  // published only after its data was synced by the caller.
+  Status prepare_commit(uint32_t mode, int64_t mtime_ns);
+  Status publish();
+  int data_fd() const { return fd_.get(); }
+  int parent_fd() const { return dir_fd_.get(); }
   // Unlinks the temporary file now (idempotent).
   void abort();
+  // Leaves the temporary file in place for a later run to resume (no unlink, no rename).
+  void keep();
+  // Device and inode of the temporary file (recorded in the resume journal).
+  Status identity(uint64_t* dev, uint64_t* ino) const;
+  const std::string& temp_name() const { return temp_name_; }
 
   const std::string& rel_path() const { return rel_path_; }
   uint64_t size() const { return size_; }

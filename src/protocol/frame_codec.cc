@@ -50,7 +50,7 @@ bool known_type(uint8_t t) {
   switch (static_cast<FrameType>(t)) {
     case FrameType::kHello: case FrameType::kWelcome: case FrameType::kOpenSession:
     case FrameType::kSessionOpened: case FrameType::kJoinStream: case FrameType::kStreamJoined:
-    case FrameType::kFileList: case FrameType::kFileListEnd: case FrameType::kFilePlan:
+    case FrameType::kFileList: case FrameType::kFileListEnd: case FrameType::kFilePlan: case FrameType::kHaveChunks:
     case FrameType::kChunk: case FrameType::kChunkNack: case FrameType::kFileDone:
     case FrameType::kFileResult: case FrameType::kFileAbort: case FrameType::kFinish: case FrameType::kSummary:
     case FrameType::kError:
@@ -72,6 +72,7 @@ const char* to_string(FrameType t) {
     case FrameType::kFileList: return "FILE_LIST";
     case FrameType::kFileListEnd: return "FILE_LIST_END";
     case FrameType::kFilePlan: return "FILE_PLAN";
+    case FrameType::kHaveChunks: return "HAVE_CHUNKS";
     case FrameType::kChunk: return "CHUNK";
     case FrameType::kChunkNack: return "CHUNK_NACK";
     case FrameType::kFileDone: return "FILE_DONE";
@@ -143,7 +144,7 @@ std::vector<uint8_t> encode(const OpenSession& m) {
   w.u32(m.chunk_size);
   w.u16(m.data_streams);
   w.u8(static_cast<uint8_t>(m.overwrite));
-  w.u8(0);
+  w.u8(static_cast<uint8_t>(m.resume));
   put_id(w, m.transfer_id);
   w.str(m.dest_path);
   return finish(w);
@@ -154,12 +155,14 @@ Result<OpenSession> decode_open_session(std::span<const uint8_t> p) {
   m.chunk_size = r.u32();
   m.data_streams = r.u16();
   uint8_t ow = r.u8();
-  r.u8();
+  uint8_t resume = r.u8();
   r.bytes(m.transfer_id.data(), 16);
   m.dest_path = r.str();
   if (!r.ok()) return malformed("OPEN_SESSION", "truncated");
   if (ow > 2) return malformed("OPEN_SESSION", "unknown overwrite mode");
   m.overwrite = static_cast<OverwriteMode>(ow);
+  if (resume > 3) return malformed("OPEN_SESSION", "unknown resume mode");
+  m.resume = static_cast<ResumeMode>(resume);
   if (m.chunk_size < kMinChunkSize || m.chunk_size > kMaxChunkSize)
     return malformed("OPEN_SESSION", "chunk size out of range");
   if (m.data_streams == 0 || m.data_streams > kMaxStreams) return malformed("OPEN_SESSION", "stream count out of range");
@@ -285,6 +288,31 @@ Result<FilePlan> decode_file_plan(std::span<const uint8_t> p) {
   return done(r, std::move(m), "FILE_PLAN");
 }
 
+std::vector<uint8_t> encode(const HaveChunks& m) {
+  auto w = start(FrameType::kHaveChunks);
+  w.u32(m.file_id);
+  w.u32(static_cast<uint32_t>(m.chunks.size()));
+  for (const auto& [index, hash] : m.chunks) {
+    w.u32(index);
+    w.u64(hash);
+  }
+  return finish(w);
+}
+Result<HaveChunks> decode_have_chunks(std::span<const uint8_t> p) {
+  WireReader r(p);
+  HaveChunks m{};
+  m.file_id = r.u32();
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.remaining() / 12) return malformed("HAVE_CHUNKS", "chunk count exceeds payload");
+  m.chunks.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t index = r.u32();
+    uint64_t hash = r.u64();
+    m.chunks.emplace_back(index, hash);
+  }
+  return done(r, std::move(m), "HAVE_CHUNKS");
+}
+
 void encode_chunk_prefix(const ChunkHeader& h, uint32_t payload_len, uint8_t out[kChunkPrefixSize]) {
   std::memset(out, 0, kChunkPrefixSize);
   out[0] = static_cast<uint8_t>(FrameType::kChunk);
@@ -328,6 +356,7 @@ std::vector<uint8_t> encode(const FileDone& m) {
   auto w = start(FrameType::kFileDone);
   w.u32(m.file_id);
   w.u32(m.chunk_count);
+  w.u32(m.sent_chunks);
   put_hash(w, m.hash);
   return finish(w);
 }
@@ -336,7 +365,9 @@ Result<FileDone> decode_file_done(std::span<const uint8_t> p) {
   FileDone m{};
   m.file_id = r.u32();
   m.chunk_count = r.u32();
+  m.sent_chunks = r.u32();
   m.hash = get_hash(r);
+  if (r.ok() && m.sent_chunks > m.chunk_count) return malformed("FILE_DONE", "more chunks sent than the file has");
   return done(r, m, "FILE_DONE");
 }
 

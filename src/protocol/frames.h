@@ -42,6 +42,7 @@ enum class FrameType : uint8_t {
   kFileList = 0x10,
   kFileListEnd = 0x11,
   kFilePlan = 0x12,
+  kHaveChunks = 0x13,
   kChunk = 0x20,
   kChunkNack = 0x21,
   kFileDone = 0x22,
@@ -64,6 +65,8 @@ Result<FrameHeader> decode_header(const uint8_t* bytes, uint32_t max_chunk_size)
 
 enum class OverwriteMode : uint8_t { kAlways = 0, kNever = 1, kDiff = 2 };
 enum class PlanAction : uint8_t { kSkip = 0, kSend = 1, kReject = 2 };
+// How far the receiver trusts partial files from an interrupted earlier run (Aspera -k 0..3).
+enum class ResumeMode : uint8_t { kOff = 0, kAttrs = 1, kSparse = 2, kFull = 3 };
 
 using Id128 = std::array<uint8_t, 16>;
 
@@ -73,7 +76,8 @@ struct OpenSession {
   uint32_t chunk_size;
   uint16_t data_streams;
   OverwriteMode overwrite;
-  Id128 transfer_id{};
+  ResumeMode resume = ResumeMode::kSparse;
+  Id128 transfer_id{};  // all zero: no resume journal
   std::string dest_path;
 };
 struct SessionOpened { Id128 session_id{}; };
@@ -86,6 +90,12 @@ struct FileList { std::vector<FileListEntry> entries; };
 struct FileListEnd { uint32_t total_files; };
 struct PlanEntry { uint32_t file_id; PlanAction action; std::string reason; };
 struct FilePlan { std::vector<PlanEntry> entries; };
+// Chunks of a file the receiver already holds from an earlier run, with their XXH3-64.
+struct HaveChunks {
+  uint32_t file_id;
+  std::vector<std::pair<uint32_t, uint64_t>> chunks;  // (chunk index, xxh3_64)
+};
+inline constexpr size_t kMaxHaveChunksPerFrame = (kMaxControlPayload - 8) / 12;
 struct ChunkHeader {
   uint32_t file_id;
   uint32_t chunk_index;
@@ -94,7 +104,9 @@ struct ChunkHeader {
   uint64_t xxh3_64;
 };
 struct ChunkNack { uint32_t file_id; uint32_t chunk_index; uint16_t reason; };
-struct FileDone { uint32_t file_id; uint32_t chunk_count; Hash128 hash; };
+// sent_chunks: how many distinct chunks of the file the sender transmitted (the rest were
+// held by the receiver already, see HAVE_CHUNKS); the receiver waits for that many.
+struct FileDone { uint32_t file_id; uint32_t chunk_count; uint32_t sent_chunks; Hash128 hash; };
 struct FileResult { uint32_t file_id; uint16_t status; Hash128 hash; std::string message; };
 struct FileAbort { uint32_t file_id; uint16_t code; std::string message; };
 struct Summary { uint32_t files_committed; uint32_t files_failed; uint64_t bytes_written; };
@@ -110,6 +122,7 @@ std::vector<uint8_t> encode_stream_joined();
 std::vector<uint8_t> encode(const FileList&);
 std::vector<uint8_t> encode(const FileListEnd&);
 std::vector<uint8_t> encode(const FilePlan&);
+std::vector<uint8_t> encode(const HaveChunks&);
 std::vector<uint8_t> encode(const ChunkNack&);
 std::vector<uint8_t> encode(const FileDone&);
 std::vector<uint8_t> encode(const FileResult&);
@@ -134,6 +147,7 @@ Result<JoinStream> decode_join_stream(std::span<const uint8_t> p);
 Result<FileList> decode_file_list(std::span<const uint8_t> p);
 Result<FileListEnd> decode_file_list_end(std::span<const uint8_t> p);
 Result<FilePlan> decode_file_plan(std::span<const uint8_t> p);
+Result<HaveChunks> decode_have_chunks(std::span<const uint8_t> p);
 Result<ChunkHeader> decode_chunk_header(std::span<const uint8_t> p);  // exactly 32 bytes
 Result<ChunkNack> decode_chunk_nack(std::span<const uint8_t> p);
 Result<FileDone> decode_file_done(std::span<const uint8_t> p);

@@ -131,7 +131,14 @@ class EmbeddedReceiver final : public Receiver {
       protocol::Id128 id{};
       if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1)
         co_return refuse(*conn, Error::kInternal, "no randomness for a session id");
-      auto session = std::make_shared<ReceiverSession>(io_, pool_, root_, budget_, std::move(*open), id, conn->peer());
+      std::unique_ptr<ReceiveJournal> journal;
+      if (open->transfer_id != protocol::Id128{}) {
+        auto j = ReceiveJournal::open(root_, hex_id(open->transfer_id));
+        if (!j) co_return refuse(*conn, j.status().code(), j.status().message());
+        journal = std::move(*j);
+      }
+      auto session = std::make_shared<ReceiverSession>(io_, pool_, root_, budget_, std::move(*open), id, conn->peer(),
+                                                       std::move(journal));
       sessions_[id] = session;
       log::info("session " + hex_id(id).substr(0, 8) + " from " + conn->peer());
       Status outcome = co_await session->run_control(conn);

@@ -12,6 +12,7 @@
 
 #include "codec/chunk_codec.h"
 #include "core/log.h"
+#include "io/batch_sync.h"
 #include "transport/connect.h"
 
 namespace ferry {
@@ -35,7 +36,7 @@ std::string hex_id(const protocol::Id128& id) {
 
 ReceiverSession::ReceiverSession(asio::io_context& io, asio::thread_pool& pool, const RootDir& root,
                                  MemoryBudget& budget, protocol::OpenSession open, protocol::Id128 id,
-                                 std::string peer)
+                                 std::string peer, std::unique_ptr<ReceiveJournal> journal)
     : io_(io),
       pool_(pool),
       root_(root),
@@ -43,7 +44,8 @@ ReceiverSession::ReceiverSession(asio::io_context& io, asio::thread_pool& pool, 
       open_(std::move(open)),
       id_(id),
       peer_(std::move(peer)),
-      tag_(hex_id(id).substr(0, 16)) {}
+      tag_(hex_id(journal ? open_.transfer_id : id).substr(0, 16)),
+      journal_(std::move(journal)) {}
 
 ReceiverSession::~ReceiverSession() = default;
 
@@ -61,6 +63,7 @@ void ReceiverSession::send_control(std::vector<uint8_t> frame) {
 void ReceiverSession::abort(const Status& st) {
   if (aborted_.exchange(true)) return;
   outcome_ = st;
+  keep_partial_files();
   log::error("session from " + peer_ + ": " + st.message());
   if (control_) {
     if (st.code() == Error::kProtocol || st.code() == Error::kRefused || st.code() == Error::kLocalIo) {
@@ -71,6 +74,21 @@ void ReceiverSession::abort(const Status& st) {
     }
   }
   for (auto& s : streams_) s->close();
+}
+
+void ReceiverSession::keep_partial_files() {
+  if (!journal_) return;  // without a journal nothing could resume them: they are deleted
+  std::vector<std::shared_ptr<RecvFile>> files;
+  {
+    std::lock_guard lock(mu_);
+    files = files_;
+  }
+  for (auto& f : files) {
+    if (!f) continue;
+    std::lock_guard lock(f->mu);
+    if (!f->resolved && f->staged && f->slot != RecvFile::kNoSlot) f->staged->keep();
+  }
+  (void)journal_->flush();
 }
 
 std::shared_ptr<ReceiverSession::RecvFile> ReceiverSession::lookup(uint32_t file_id) {
@@ -172,7 +190,8 @@ Status ReceiverSession::on_file_done(const protocol::FileDone& done) {
   if (file->done_known || file->resolved) return Status::ok();
   file->done_known = true;
   file->expected = done.hash;
-  if (file->written == file->chunk_count && !file->finalizing) {
+  file->sent_expected = done.sent_chunks;
+  if (ready_to_finalize(*file)) {
     file->finalizing = true;
     lock.unlock();
     asio::post(pool_, [self = shared_from_this(), file] { self->finalize(file); });
@@ -199,10 +218,11 @@ void ReceiverSession::plan_batch(std::vector<protocol::FileListEntry> batch) {
   protocol::FilePlan plan;
   plan.entries.reserve(batch.size());
   std::vector<std::pair<uint32_t, std::shared_ptr<RecvFile>>> created;
+  std::vector<protocol::HaveChunks> have;
   for (const auto& e : batch) {
     if (aborted_) return;
     std::shared_ptr<RecvFile> file;
-    plan.entries.push_back(plan_entry(e, &file));
+    plan.entries.push_back(plan_entry(e, &file, &have));
     if (file) created.emplace_back(e.file_id, std::move(file));
   }
   {
@@ -214,10 +234,13 @@ void ReceiverSession::plan_batch(std::vector<protocol::FileListEntry> batch) {
     for (const auto& p : plan.entries)
       if (p.action == protocol::PlanAction::kReject) ++stats_.files_failed;
   }
+  // What the receiver already holds must reach the sender before the plan that asks for it.
+  for (const auto& h : have) send_control(protocol::encode(h));
   send_control(protocol::encode(plan));
 }
 
-protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out) {
+protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out,
+                                                std::vector<protocol::HaveChunks>* have) {
   using protocol::PlanAction;
   auto reject = [&](const std::string& why) {
     log::warning("session from " + peer_ + ": refusing '" + e.entry.path + "': " + why);
@@ -226,6 +249,7 @@ protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e
   if (Status st = validate_relative_path(e.entry.path); !st) return reject(st.message());
   std::string rel = join_relative(open_.dest_path, e.entry.path);
   if (rel.size() > kMaxPathBytes) return reject("path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
+  if (rel == ".ferry" || rel.rfind(".ferry/", 0) == 0) return reject("'.ferry' below the root is reserved for ferry's own state");
 
   struct stat st {};
   int err = root_.lstat_beneath(rel, &st);
@@ -252,21 +276,88 @@ protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e
     case FileType::kRegular: {
       if (exists && S_ISDIR(st.st_mode)) return reject("'" + rel + "' exists on the receiver as a directory");
       if (exists && overwrite == protocol::OverwriteMode::kNever) return {e.file_id, PlanAction::kSkip, ""};
-      if (exists && overwrite == protocol::OverwriteMode::kDiff && S_ISREG(st.st_mode) &&
-          static_cast<uint64_t>(st.st_size) == e.entry.size &&
-          st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec == e.entry.mtime_ns)
-        return {e.file_id, PlanAction::kSkip, ""};
+      bool same_attrs = exists && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == e.entry.size &&
+                        st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec == e.entry.mtime_ns;
+      if (same_attrs && overwrite == protocol::OverwriteMode::kDiff) return {e.file_id, PlanAction::kSkip, ""};
+      // Committed by an earlier run of this same transfer: done, whatever --overwrite says.
+      if (same_attrs && journal_ && journal_->committed_earlier(rel)) return {e.file_id, PlanAction::kSkip, ""};
       auto file = std::make_shared<RecvFile>();
       file->id = e.file_id;
       file->entry = e.entry;
       file->entry.path = rel;
       file->chunk_count = chunk_count_for(e.entry.size, open_.chunk_size);
       file->claimed.assign(file->chunk_count, 0);
+      file->prior.assign(file->chunk_count, 0);
+      if (journal_ && open_.resume != protocol::ResumeMode::kOff) try_resume(*file, have);
       *out = std::move(file);
       return {e.file_id, PlanAction::kSend, ""};
     }
   }
   return reject("unknown entry type");
+}
+
+void ReceiverSession::try_resume(RecvFile& file, std::vector<protocol::HaveChunks>* have) {
+  const journal::PartialFile* p = journal_->partial(file.entry.path);
+  if (!p) return;
+  const std::string& rel = file.entry.path;
+  auto give_up = [&](const std::string& why) {
+    log::info("session from " + peer_ + ": not resuming '" + rel + "': " + why);
+    journal_->discarded(p->file.slot);
+  };
+  if (p->file.size != file.entry.size || p->file.mtime_ns != file.entry.mtime_ns ||
+      p->file.chunk_size != open_.chunk_size)
+    return give_up("the source changed since the interrupted run");
+  auto staged = StagedFile::reopen(root_, rel, file.entry.size, tag_, p->file.temp_dev, p->file.temp_ino);
+  if (!staged) return give_up(staged.status().message());
+
+  // Re-read what --resume asks for and compare with the journal before offering anything.
+  std::vector<uint32_t> check;
+  uint32_t last = file.chunk_count ? file.chunk_count - 1 : 0;
+  for (const auto& [index, hash] : p->chunks) {
+    if (index >= file.chunk_count) return give_up("the journal names a chunk past the end");
+    bool sample = index == 0 || index == last || index % 8 == 0;
+    if (open_.resume == protocol::ResumeMode::kFull || (open_.resume == protocol::ResumeMode::kSparse && sample))
+      check.push_back(index);
+  }
+  Buffer buf = make_buffer(open_.chunk_size);
+  for (uint32_t index : check) {
+    uint32_t len = chunk_length(file.entry.size, open_.chunk_size, index);
+    if (Status st = (*staged)->read_at(uint64_t{index} * open_.chunk_size, buf.get(), len); !st) {
+      (*staged)->abort();
+      return give_up(st.message());
+    }
+    if (xxh3_64(buf.get(), len) != p->chunks.at(index)) {
+      (*staged)->abort();
+      return give_up("chunk " + std::to_string(index) + " on disk does not match the journal");
+    }
+  }
+  file.staged = std::move(*staged);
+  file.slot = p->file.slot;
+  RecvFile* fp = &file;
+  file.hasher = std::make_unique<OrderedFileHasher>(
+      file.entry.size, open_.chunk_size,
+      [fp](uint64_t off, uint8_t* dst, size_t len) { return fp->staged->read_at(off, dst, len); });
+  protocol::HaveChunks h{0, {}};  // file id filled in below
+  for (const auto& [index, hash] : p->chunks) {
+    file.prior[index] = 1;
+    ++file.covered;
+    h.chunks.emplace_back(index, hash);
+    if (h.chunks.size() == protocol::kMaxHaveChunksPerFrame) {
+      h.file_id = file.id;
+      have->push_back(std::move(h));
+      h = protocol::HaveChunks{0, {}};
+    }
+  }
+  if (!h.chunks.empty()) {
+    h.file_id = file.id;
+    have->push_back(std::move(h));
+  }
+  {
+    std::lock_guard lock(mu_);
+    stats_.chunks_resumed += p->chunks.size();
+  }
+  log::info("session from " + peer_ + ": resuming '" + rel + "' with " + std::to_string(p->chunks.size()) + " of " +
+            std::to_string(file.chunk_count) + " chunks already here");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -400,16 +491,30 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
       file->hasher = std::make_unique<OrderedFileHasher>(
           file->entry.size, open_.chunk_size,
           [fp](uint64_t off, uint8_t* dst, size_t len) { return fp->staged->read_at(off, dst, len); });
+      if (journal_) {
+        journal::FileRecord rec;
+        rec.size = file->entry.size;
+        rec.mtime_ns = file->entry.mtime_ns;
+        rec.chunk_size = open_.chunk_size;
+        rec.rel_path = file->entry.path;
+        rec.temp_name = file->staged->temp_name();
+        if (file->staged->identity(&rec.temp_dev, &rec.temp_ino)) file->slot = journal_->begin_file(std::move(rec));
+      }
     }
   }
   // Chunks of one file are written and hashed concurrently: pwrite at distinct offsets, and
   // the hasher serialises itself.
   uint64_t offset = static_cast<uint64_t>(h.chunk_index) * open_.chunk_size;
   Status st = file->staged->write_at(offset, raw, h.raw_length);
-  if (st) st = file->hasher->add_chunk(h.chunk_index, raw, h.raw_length);
+  // A chunk the receiver held from an earlier run is only hashed at finalize (it may still be
+  // replaced); every other chunk is hashed now, in order where possible.
+  if (st && !file->prior[h.chunk_index]) st = file->hasher->add_chunk(h.chunk_index, raw, h.raw_length);
+  if (st && journal_ && file->slot != RecvFile::kNoSlot) journal_->chunk_done(file->slot, h.chunk_index, h.xxh3_64);
   std::unique_lock lock(file->mu);
   if (!st) return resolve(*file, st, Hash128{});
-  if (++file->written == file->chunk_count && file->done_known && !file->finalizing && !file->resolved) {
+  ++file->written;
+  if (!file->prior[h.chunk_index]) ++file->covered;
+  if (ready_to_finalize(*file)) {
     file->finalizing = true;
     lock.unlock();
     finalize(file);
@@ -424,19 +529,82 @@ void ReceiverSession::finalize(std::shared_ptr<RecvFile> file) {
     if (!staged) return resolve(*file, staged.status(), Hash128{});
     file->staged = std::move(*staged);
   }
+  if (file->hasher) {
+    // Chunks kept from an earlier run and not replaced: hash them from disk now.
+    for (uint32_t i = 0; i < file->chunk_count; ++i) {
+      if (!file->prior[i] || file->claimed[i]) continue;
+      if (Status st = file->hasher->add_chunk_on_disk(i); !st) return resolve(*file, st, Hash128{});
+    }
+  }
   Hash128 got = file->hasher ? file->hasher->digest() : xxh3_128(nullptr, 0);
   if (got != file->expected)
     return resolve(*file,
                    Status(Error::kIntegrity, "'" + file->entry.path + "': whole-file checksum mismatch after assembly (sender " +
                                                  file->expected.hex() + ", received " + got.hex() + ")"),
                    got);
-  resolve(*file, file->staged->commit(file->entry.mode, file->entry.mtime_ns), got);
+  if (Status st = file->staged->prepare_commit(file->entry.mode, file->entry.mtime_ns); !st)
+    return resolve(*file, st, got);
+  std::lock_guard commit_lock(commit_mu_);
+  commit_queue_.push_back({file, got});
+  if (!committer_running_) {
+    committer_running_ = true;
+    asio::post(pool_, [self = shared_from_this()] { self->run_committer(); });
+  }
+}
+
+void ReceiverSession::run_committer() {
+  for (;;) {
+    std::vector<PendingCommit> batch;
+    {
+      std::lock_guard lock(commit_mu_);
+      if (commit_queue_.empty()) {
+        committer_running_ = false;
+        return;
+      }
+      batch.swap(commit_queue_);
+    }
+    // 1. Data of every file in the batch, all at once (the filesystem groups the commits).
+    std::vector<SyncTarget> targets;
+    for (auto& c : batch) targets.push_back({c.file->staged->data_fd(), "'" + c.file->entry.path + "'"});
+    std::vector<size_t> failed;
+    (void)sync_all(targets, /*data_only=*/false, &failed);
+    std::vector<uint8_t> ok(batch.size(), 1);
+    for (size_t i : failed) {
+      ok[i] = 0;
+      std::lock_guard lock(batch[i].file->mu);
+      resolve(*batch[i].file, errno_status(Error::kLocalIo, "sync '" + batch[i].file->entry.path + "'", EIO), Hash128{});
+    }
+    // 2. Only synced files get their final names.
+    std::vector<SyncTarget> dirs;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!ok[i]) continue;
+      std::lock_guard lock(batch[i].file->mu);
+      if (Status st = batch[i].file->staged->publish(); !st) {
+        ok[i] = 0;
+        resolve(*batch[i].file, st, Hash128{});
+        continue;
+      }
+      dirs.push_back({batch[i].file->staged->parent_fd(), "directory of '" + batch[i].file->entry.path + "'"});
+    }
+    // 3. The renames themselves, durable; then report.
+    if (Status st = sync_all(dirs, false); !st) log::warning("session from " + peer_ + ": " + st.message());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!ok[i]) continue;
+      std::lock_guard lock(batch[i].file->mu);
+      resolve(*batch[i].file, Status::ok(), batch[i].hash);
+    }
+  }
 }
 
 void ReceiverSession::resolve(RecvFile& file, const Status& st, const Hash128& hash) {
   if (file.resolved) return;
   file.resolved = true;
-  file.staged.reset();  // unlinks the temporary file unless it was committed
+  if (journal_ && file.slot != RecvFile::kNoSlot) {
+    if (st) journal_->committed(file.slot);
+    else if (aborted_ && file.staged) file.staged->keep();  // the session broke: resume it later
+    else journal_->discarded(file.slot);
+  }
+  file.staged.reset();  // unlinks the temporary file unless it was committed or kept
   file.hasher.reset();
   {
     std::lock_guard lock(mu_);
@@ -467,6 +635,10 @@ void ReceiverSession::finish() {
       log::warning("session from " + peer_ + ": " + st.message());
   }
   SessionStats s = stats();
+  if (journal_) {
+    if (s.files_failed == 0) journal_->remove();  // every file landed: nothing left to resume
+    else (void)journal_->flush();
+  }
   log::info("session from " + peer_ + " finished: " + std::to_string(s.files_committed) + " files written, " +
             std::to_string(s.files_failed) + " failed");
   send_control(protocol::encode(protocol::Summary{s.files_committed, s.files_failed, s.bytes_written}));

@@ -24,6 +24,7 @@
 #include "core/memory_budget.h"
 #include "io/safe_path.h"
 #include "io/staged_file.h"
+#include "manifest/journal.h"
 #include "protocol/frames.h"
 #include "transport/frame_socket.h"
 
@@ -34,12 +35,15 @@ struct SessionStats {
   uint32_t files_failed = 0;
   uint64_t bytes_written = 0;
   uint64_t chunks_rejected = 0;  // bad checksum or undecodable: NACKed
+  uint64_t chunks_resumed = 0;   // offered to the sender from an earlier run's partial files
 };
 
 class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
  public:
+  // `journal` is null when the sender asked for no resume (transfer id zero).
   ReceiverSession(asio::io_context& io, asio::thread_pool& pool, const RootDir& root, MemoryBudget& budget,
-                  protocol::OpenSession open, protocol::Id128 id, std::string peer);
+                  protocol::OpenSession open, protocol::Id128 id, std::string peer,
+                  std::unique_ptr<ReceiveJournal> journal);
   ~ReceiverSession();
 
   // Serves the control connection until the sender finishes or the session fails; returns
@@ -57,8 +61,13 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
     uint32_t id = 0;
     FileEntry entry;  // path here is the full path below the root (dest joined)
     uint32_t chunk_count = 0;
-    std::vector<uint8_t> claimed;  // chunk accepted for writing (dedups repeats)
-    uint32_t written = 0;
+    std::vector<uint8_t> claimed;  // chunk accepted for writing this session (dedups repeats)
+    uint32_t written = 0;          // distinct chunks written this session
+    std::vector<uint8_t> prior;    // chunk verified in an earlier run (resume), offered to the sender
+    uint32_t covered = 0;          // chunks that are prior or written this session
+    uint32_t sent_expected = 0;    // from FILE_DONE: distinct chunks the sender transmitted
+    static constexpr uint32_t kNoSlot = UINT32_MAX;
+    uint32_t slot = kNoSlot;       // journal slot, once the partial file exists
     std::unique_ptr<StagedFile> staged;
     std::unique_ptr<OrderedFileHasher> hasher;
     bool done_known = false;
@@ -77,15 +86,24 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   Status on_file_done(const protocol::FileDone& done);
   Status on_file_abort(const protocol::FileAbort& abort);
   void plan_batch(std::vector<protocol::FileListEntry> batch);  // pool
-  protocol::PlanEntry plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out);  // pool
+  protocol::PlanEntry plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out,
+                                 std::vector<protocol::HaveChunks>* have);  // pool
+  // Adopts the partial file an earlier run left for `file`, if the journal and the disk agree
+  // (to the degree --resume asks); fills `have` with the chunks to offer. Pool thread.
+  void try_resume(RecvFile& file, std::vector<protocol::HaveChunks>* have);
+  bool ready_to_finalize(const RecvFile& f) const {
+    return f.done_known && !f.finalizing && !f.resolved && f.written >= f.sent_expected && f.covered == f.chunk_count;
+  }
   void process_chunk(std::shared_ptr<RecvFile> file, protocol::ChunkHeader header, Buffer payload,
                      uint32_t payload_len, uint64_t reserved);  // pool
   void finalize(std::shared_ptr<RecvFile> file);                   // pool
+  void run_committer();  // pool: group commit of verified files (fsync, rename, fsync dirs)
   void resolve(RecvFile& file, const Status& st, const Hash128& hash);  // pool, file.mu held
   void finish();                                                    // pool: FINISH
   std::shared_ptr<RecvFile> lookup(uint32_t file_id);
   asio::awaitable<void> acquire_budget(uint64_t bytes);
   void abort(const Status& st);  // network thread
+  void keep_partial_files();     // on abort: partial files stay for a later run to resume
   void send_control(std::vector<uint8_t> frame);  // any thread
 
   asio::io_context& io_;
@@ -95,7 +113,8 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   const protocol::OpenSession open_;
   const protocol::Id128 id_;
   const std::string peer_;
-  const std::string tag_;  // hex of the session id, names temporary files
+  const std::string tag_;  // names temporary files: the transfer id (stable across runs) or the session id
+  std::unique_ptr<ReceiveJournal> journal_;
 
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> streams_;
@@ -104,6 +123,14 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   bool finish_received_ = false;
   std::atomic<bool> aborted_{false};
   Status outcome_;
+
+  struct PendingCommit {
+    std::shared_ptr<RecvFile> file;
+    Hash128 hash;
+  };
+  std::mutex commit_mu_;  // guards commit_queue_, committer_running_; taken after a file's mu
+  std::vector<PendingCommit> commit_queue_;
+  bool committer_running_ = false;
 
   mutable std::mutex mu_;  // guards files_, dirs_, stats_
   std::vector<std::shared_ptr<RecvFile>> files_;  // by file_id; null unless planned "send"

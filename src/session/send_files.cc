@@ -1,6 +1,5 @@
-#include <sys/resource.h>
-
 #include <boost/asio/co_spawn.hpp>
+#include <map>
 #include <thread>
 
 #include "core/log.h"
@@ -13,38 +12,46 @@
 
 namespace ferry {
 
-Status validate_send_options(const SendOptions& o) {
-  if (o.streams < 1 || o.streams > protocol::kMaxStreams)
-    return Status(Error::kUsage, "--streams must be between 1 and " + std::to_string(protocol::kMaxStreams));
-  if (o.chunk_size < protocol::kMinChunkSize || o.chunk_size > protocol::kMaxChunkSize)
-    return Status(Error::kUsage, "--chunk-size must be between 64K and 64M");
-  if (o.memory < 4ull * o.chunk_size)
-    return Status(Error::kUsage, "--memory " + format_bytes(o.memory) + " is too small for --chunk-size " +
-                                     format_bytes(o.chunk_size) + " (need at least 4 chunks)");
-  auto c = CompressionSetting::parse(o.compress);
-  if (!c) return c.status();
-  return Status::ok();
+namespace {
+
+Result<protocol::ResumeMode> parse_resume(const std::string& s) {
+  if (s == "off") return protocol::ResumeMode::kOff;
+  if (s == "attrs") return protocol::ResumeMode::kAttrs;
+  if (s == "sparse") return protocol::ResumeMode::kSparse;
+  if (s == "full") return protocol::ResumeMode::kFull;
+  return Status(Error::kUsage, "invalid --resume value '" + s + "' (expected off, attrs, sparse or full)");
 }
 
-TransferReport send_files(const std::vector<std::string>& sources, const FerryUrl& dest, const SendOptions& options) {
-  TransferReport report;
-  if (Status st = validate_send_options(options); !st) {
-    report.status = st;
-    return report;
+// Same command, same id: destination, chunk size and the list of paths and types (not sizes
+// or mtimes: a file that changed is detected per file by the receiver's journal).
+protocol::Id128 derive_transfer_id(const std::vector<FileEntry>& files, const FerryUrl& dest, const SendOptions& o) {
+  StreamingHash128 h;
+  std::string head = o.transfer_id.empty() ? "ferry-transfer-v1" : "ferry-transfer-id";
+  h.update(head.data(), head.size() + 1);
+  if (!o.transfer_id.empty()) {
+    h.update(o.transfer_id.data(), o.transfer_id.size());
+  } else {
+    std::string fixed = dest.path + '\0' + std::to_string(o.chunk_size) + '\0';
+    h.update(fixed.data(), fixed.size());
+    for (const auto& f : files) {
+      char type = static_cast<char>('0' + static_cast<int>(f.type));
+      h.update(&type, 1);
+      h.update(f.path.data(), f.path.size() + 1);
+    }
   }
-  tune_allocator_for_chunks();
-  raise_open_file_limit();
-  ScanOptions scan_options;
-  scan_options.follow_symlinks = options.follow_symlinks;
-  auto files = scan_sources(sources, scan_options, [](const std::string& m) { log::warning(m); });
-  if (!files) {
-    report.status = files.status();
-    return report;
-  }
+  protocol::Id128 id{};
+  h.digest().to_bytes(id.data());
+  return id;
+}
+
+// One attempt: a fresh network thread, pool and session over the same file list.
+std::shared_ptr<SenderSession> run_attempt(const std::vector<FileEntry>& files, const FerryUrl& dest,
+                                           const SendOptions& options, const protocol::Id128& id,
+                                           protocol::ResumeMode resume) {
   asio::io_context io(1);
   asio::thread_pool pool(worker_threads());
-  auto session = std::make_shared<SenderSession>(io, pool, std::move(*files), dest, options,
-                                                 *CompressionSetting::parse(options.compress));
+  auto session = std::make_shared<SenderSession>(io, pool, files, dest, options,
+                                                 *CompressionSetting::parse(options.compress), id, resume);
   asio::co_spawn(io, session->run(), [session](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -55,7 +62,110 @@ TransferReport send_files(const std::vector<std::string>& sources, const FerryUr
   });
   io.run();
   pool.join();
-  return session->report();
+  return session;
+}
+
+// Folds one attempt into the running total. A file sent by an earlier attempt stays "sent"
+// even though the next attempt finds it complete and skips it.
+void merge(TransferReport* total, const TransferReport& r, bool first) {
+  if (first) {
+    *total = r;
+    return;
+  }
+  total->status = r.status;
+  total->bytes_on_wire += r.bytes_on_wire;
+  total->chunks_sent += r.chunks_sent;
+  total->chunks_resent += r.chunks_resent;
+  total->chunks_resumed += r.chunks_resumed;
+  total->bytes_resumed += r.bytes_resumed;
+  for (size_t i = 0; i < r.files.size() && i < total->files.size(); ++i) {
+    FileReport& t = total->files[i];
+    const FileReport& n = r.files[i];
+    if (n.action == "pending" || (t.action == "sent" && n.action == "skipped")) continue;
+    t = n;
+  }
+  total->files_sent = total->files_skipped = total->files_failed = total->bytes_on_disk = 0;
+  for (const auto& f : total->files) {
+    if (f.action == "sent") {
+      ++total->files_sent;
+      total->bytes_on_disk += f.size;
+    } else if (f.action == "skipped") {
+      ++total->files_skipped;
+    } else if (f.action == "failed") {
+      ++total->files_failed;
+    }
+  }
+}
+
+}  // namespace
+
+Status validate_send_options(const SendOptions& o) {
+  if (o.streams < 1 || o.streams > protocol::kMaxStreams)
+    return Status(Error::kUsage, "--streams must be between 1 and " + std::to_string(protocol::kMaxStreams));
+  if (o.chunk_size < protocol::kMinChunkSize || o.chunk_size > protocol::kMaxChunkSize)
+    return Status(Error::kUsage, "--chunk-size must be between 64K and 64M");
+  if (o.memory < 4ull * o.chunk_size)
+    return Status(Error::kUsage, "--memory " + format_bytes(o.memory) + " is too small for --chunk-size " +
+                                     format_bytes(o.chunk_size) + " (need at least 4 chunks)");
+  if (auto c = CompressionSetting::parse(o.compress); !c) return c.status();
+  if (auto r = parse_resume(o.resume); !r) return r.status();
+  return Status::ok();
+}
+
+TransferReport send_files(const std::vector<std::string>& sources, const FerryUrl& dest, const SendOptions& options) {
+  TransferReport total;
+  if (Status st = validate_send_options(options); !st) {
+    total.status = st;
+    return total;
+  }
+  tune_allocator_for_chunks();
+  raise_open_file_limit();
+  ScanOptions scan_options;
+  scan_options.follow_symlinks = options.follow_symlinks;
+  auto files = scan_sources(sources, scan_options, [](const std::string& m) { log::warning(m); });
+  if (!files) {
+    total.status = files.status();
+    return total;
+  }
+  protocol::ResumeMode resume = *parse_resume(options.resume);
+  protocol::Id128 id{};
+  if (resume != protocol::ResumeMode::kOff) id = derive_transfer_id(*files, dest, options);
+
+  auto start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point lost_at{};
+  bool ever_established = false;
+  auto backoff = std::chrono::milliseconds(500);
+  for (int attempt = 0;; ++attempt) {
+    auto session = run_attempt(*files, dest, options, id, resume);
+    merge(&total, session->report(), attempt == 0);
+    ever_established |= session->established();
+    if (session->established()) {
+      lost_at = {};
+      backoff = std::chrono::milliseconds(500);
+    }
+    // Only a lost connection is retried, and only once the receiver had accepted this
+    // transfer: a wrong address or a refusal should fail at once, not after minutes.
+    if (total.status.code() != Error::kNetwork || !ever_established) break;
+    auto now = std::chrono::steady_clock::now();
+    if (lost_at == std::chrono::steady_clock::time_point{}) lost_at = now;
+    if (now - lost_at + backoff > options.retry_timeout) {
+      total.status = Status(Error::kNetwork, total.status.message() + " (gave up reconnecting after " +
+                                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - lost_at).count()) + " s)");
+      break;
+    }
+    log::warning(total.status.message() + "; reconnecting in " + std::to_string(backoff.count()) + " ms");
+    if (options.on_progress) {
+      Progress p;
+      p.reconnecting = true;
+      p.files_total = files->size();
+      options.on_progress(p);
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(15));
+    ++total.reconnects;
+  }
+  total.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return total;
 }
 
 }  // namespace ferry

@@ -31,7 +31,8 @@ ChunkCodec& thread_codec() {
 }  // namespace
 
 SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std::vector<FileEntry> files,
-                             FerryUrl dest, SendOptions options, CompressionSetting compression)
+                             FerryUrl dest, SendOptions options, CompressionSetting compression,
+                             protocol::Id128 transfer_id, protocol::ResumeMode resume)
     : io_(io),
       pool_(pool),
       work_(io.get_executor()),
@@ -41,6 +42,8 @@ SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std:
       compression_(compression),
       budget_(options_.memory),
       governor_(worker_threads()),
+      transfer_id_(transfer_id),
+      resume_(resume),
       progress_timer_(io),
       corrupt_remaining_(options_.fault_corrupt_chunks) {
   send_files_.resize(files_.size());
@@ -108,7 +111,7 @@ asio::awaitable<Status> SenderSession::open_session() {
   uint16_t streams = std::min<uint16_t>(options_.streams, welcome->max_streams);
 
   protocol::OpenSession open{options_.chunk_size, streams, static_cast<protocol::OverwriteMode>(options_.overwrite),
-                             {}, dest_.path};
+                             resume_, transfer_id_, dest_.path};
   control_->send(protocol::encode(open));
   auto frame = co_await control_->read_frame();
   if (!frame) co_return frame.status();
@@ -116,6 +119,7 @@ asio::awaitable<Status> SenderSession::open_session() {
     co_return unexpected_frame(*frame, protocol::FrameType::kSessionOpened, control_->peer());
   auto opened = protocol::decode_session_opened(frame->payload);
   if (!opened) co_return opened.status();
+  established_ = true;
 
   for (uint16_t i = 0; i < streams; ++i) {
     auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
@@ -163,6 +167,10 @@ Status SenderSession::handle_control_frame(const Frame& frame) {
     case FrameType::kFilePlan: {
       auto plan = protocol::decode_file_plan(frame.payload);
       return plan ? on_plan(*plan) : plan.status();
+    }
+    case FrameType::kHaveChunks: {
+      auto have = protocol::decode_have_chunks(frame.payload);
+      return have ? on_have(std::move(*have)) : have.status();
     }
     case FrameType::kChunkNack: {
       auto nack = protocol::decode_chunk_nack(frame.payload);
@@ -221,6 +229,18 @@ Status SenderSession::on_plan(const protocol::FilePlan& plan) {
         auto f = std::make_unique<SendFile>();
         uint32_t count = chunk_count_for(entry.size, options_.chunk_size);
         f->attempts.assign(count, 0);
+        if (auto it = have_.find(p.file_id); it != have_.end()) {
+          f->claimed.assign(count, 0);
+          f->claim_hash.assign(count, 0);
+          for (const auto& [index, hash] : it->second) {
+            if (index >= count)
+              return Status(Error::kProtocol, control_->peer() + " claims chunk " + std::to_string(index) + " of '" +
+                                                  entry.path + "', which has only " + std::to_string(count));
+            f->claimed[index] = 1;
+            f->claim_hash[index] = hash;
+          }
+          have_.erase(it);
+        }
         bytes_total_ += entry.size;
         send_files_[p.file_id] = std::move(f);
         if (count == 0) {
@@ -228,7 +248,7 @@ Status SenderSession::on_plan(const protocol::FilePlan& plan) {
           send_files_[p.file_id]->finished = true;
           Hash128 h = xxh3_128(nullptr, 0);
           rep.xxh3_128 = h.hex();
-          control_->send(protocol::encode(protocol::FileDone{p.file_id, 0, h}));
+          control_->send(protocol::encode(protocol::FileDone{p.file_id, 0, 0, h}));
         } else {
           scheduler_.add_file(p.file_id, count);
         }
@@ -239,6 +259,22 @@ Status SenderSession::on_plan(const protocol::FilePlan& plan) {
   pump();
   maybe_finish();
   return Status::ok();
+}
+
+Status SenderSession::on_have(protocol::HaveChunks have) {
+  if (have.file_id >= files_.size() || resolved_[have.file_id] != 0 || files_[have.file_id].type != FileType::kRegular)
+    return Status(Error::kProtocol, control_->peer() + " sent HAVE_CHUNKS for a file it cannot hold");
+  auto& list = have_[have.file_id];
+  list.insert(list.end(), have.chunks.begin(), have.chunks.end());
+  return Status::ok();
+}
+
+void SenderSession::chunk_skipped(ChunkTask task, uint32_t len, uint64_t reserved) {
+  budget_.release(reserved);
+  ++report_.chunks_resumed;
+  report_.bytes_resumed += len;
+  (void)task;
+  pump();
 }
 
 Status SenderSession::on_nack(const protocol::ChunkNack& nack) {
@@ -368,10 +404,22 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
 
   protocol::ChunkHeader header{task.file_id, task.chunk_index, len, static_cast<uint8_t>(Codec::kNone), 0};
   header.xxh3_64 = xxh3_64(raw->get(), len);
+  // The receiver kept this chunk from an interrupted run: if our bytes hash the same, it
+  // need not travel again (the whole-file hash still covers it at the end).
+  bool skip = !task.resend && !f.claimed.empty() && f.claimed[task.chunk_index] &&
+              f.claim_hash[task.chunk_index] == header.xxh3_64;
   bool file_hashed = false;
   if (!task.resend) {
+    if (!skip) ++f.sent_distinct;  // before add_chunk: complete() implies every chunk is counted
     if (Status st = hasher->add_chunk(task.chunk_index, raw->get(), len); !st) return fail_chunk(st);
     file_hashed = hasher->complete();
+  }
+  if (skip) {
+    asio::post(io_, [self = shared_from_this(), task, len, reserved, file_hashed] {
+      self->chunk_skipped(task, len, reserved);
+      if (file_hashed) self->file_hashed(task.file_id);
+    });
+    return;
   }
 
   std::shared_ptr<Buffer> packed;
@@ -434,7 +482,7 @@ void SenderSession::file_hashed(uint32_t file_id) {
   if (!hasher) return;
   Hash128 digest = hasher->digest();
   report_.files[file_id].xxh3_128 = digest.hex();
-  control_->send(protocol::encode(protocol::FileDone{file_id, hasher->chunk_count(), digest}));
+  control_->send(protocol::encode(protocol::FileDone{file_id, hasher->chunk_count(), f.sent_distinct.load(), digest}));
 }
 
 void SenderSession::abort_file(uint32_t file_id, const Status& why) {

@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -39,11 +40,14 @@ namespace ferry {
 class SenderSession : public std::enable_shared_from_this<SenderSession> {
  public:
   SenderSession(asio::io_context& io, asio::thread_pool& pool, std::vector<FileEntry> files, FerryUrl dest,
-                SendOptions options, CompressionSetting compression);
+                SendOptions options, CompressionSetting compression, protocol::Id128 transfer_id,
+                protocol::ResumeMode resume);
 
   // Runs the whole transfer; returns when it has ended (report().status says how).
   asio::awaitable<void> run();
   TransferReport& report() { return report_; }
+  // The receiver accepted the session (a later network error is worth retrying).
+  bool established() const { return established_; }
 
  private:
   // Per regular file the receiver asked for. `mu` guards the lazily opened source and hasher
@@ -57,6 +61,11 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
     std::atomic<bool> finished{false};  // FILE_DONE or FILE_ABORT sent
     bool aborted = false;                // FILE_ABORT sent (network thread)
     std::vector<uint8_t> attempts;       // per chunk: resends so far (network thread)
+    // Chunks the receiver kept from an interrupted run (HAVE_CHUNKS), with their XXH3-64.
+    // Written on the network thread before any chunk task of the file is posted.
+    std::vector<uint8_t> claimed;
+    std::vector<uint64_t> claim_hash;
+    std::atomic<uint32_t> sent_distinct{0};  // chunks transmitted (not skipped), for FILE_DONE
   };
 
   asio::awaitable<Status> open_session();
@@ -66,6 +75,8 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   Status on_plan(const protocol::FilePlan& plan);
   Status on_nack(const protocol::ChunkNack& nack);
   Status on_result(const protocol::FileResult& result);
+  Status on_have(protocol::HaveChunks have);
+  void chunk_skipped(ChunkTask task, uint32_t len, uint64_t reserved);  // receiver had it
 
   void pump();
   void produce(ChunkTask task, uint64_t reserved);  // pool thread
@@ -92,6 +103,9 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   ChunkScheduler scheduler_{protocol::kMaxOpenFiles};
   std::vector<std::unique_ptr<SendFile>> send_files_;  // indexed by file_id; null if not sent
   std::vector<uint8_t> resolved_;                      // per file_id: plan or result received
+  std::map<uint32_t, std::vector<std::pair<uint32_t, uint64_t>>> have_;  // HAVE_CHUNKS before their plan
+  protocol::Id128 transfer_id_;
+  protocol::ResumeMode resume_;
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> data_streams_;
   std::unique_ptr<ChunkSender> transport_;
@@ -103,6 +117,7 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   uint64_t bytes_total_ = 0;
   uint64_t bytes_acked_ = 0;
   bool finish_sent_ = false;
+  bool established_ = false;
   std::atomic<bool> done_{false};  // read by pool threads to stop early
   std::atomic<int> corrupt_remaining_;
   TransferReport report_;

@@ -114,7 +114,8 @@ inline void list_tree(const std::string& root, const std::string& rel, std::map<
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
+    // ".ferry" at a receiver's root is ferry's own state folder (resume journals).
+    if (n != "." && n != ".." && !(rel.empty() && n == ".ferry")) names.push_back(n);
   }
   closedir(d);
   for (const auto& n : names) {

@@ -46,7 +46,7 @@ class RawClient {
     send_bytes(encode(Hello{}));
     FrameType t{};
     if (!read_frame(&t, payload) || t != FrameType::kWelcome) return t;
-    OpenSession o{kDefaultChunkSize, 1, OverwriteMode::kAlways, {}, dest};
+    OpenSession o{kDefaultChunkSize, 1, OverwriteMode::kAlways, ResumeMode::kOff, {}, dest};
     send_bytes(encode(o));
     if (!read_frame(&t, payload)) return FrameType::kFinish;  // "no answer"
     return t;
