@@ -42,6 +42,11 @@ struct SendOptions {
   // their checksum was computed, as a corrupting link would. A real loopback socket cannot be
   // made to corrupt data, so this fake stands in for it (tests/e2e, FERRY_FAULT_CORRUPT_CHUNKS).
   int fault_corrupt_chunks = 0;
+  // TEST-ONLY FAULTS for resume tests, counted in chunks handed to the transport:
+  // drop every connection after N (a link that dies), or SIGKILL this process after N
+  // (the CLI sets it from FERRY_TEST_SIGKILL_AFTER_CHUNKS). 0 = off.
+  uint64_t fault_drop_link_after_chunks = 0;
+  uint64_t fault_sigkill_after_chunks = 0;
 };
 
 struct ReceiveOptions {
@@ -49,6 +54,9 @@ struct ReceiveOptions {
   std::string root;                       // destination root; created if missing
   bool once = false;                      // exit after the first session ends
   uint64_t memory = 256ull << 20;         // budget for every receive buffer in flight
+  // TEST-ONLY FAULT: SIGKILL this process after N chunks were written and journaled (the CLI
+  // sets it from FERRY_TEST_SIGKILL_AFTER_CHUNKS), so tests can kill -9 at a seeded point.
+  uint64_t fault_sigkill_after_chunks = 0;
 };
 
 }  // namespace ferry

@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
     auto url = parse_ferry_url(send_args.back());
     if (!url) return fail(url.status());
     std::vector<std::string> sources(send_args.begin(), send_args.end() - 1);
+    if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) so.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
     bool show_progress = !quiet && !progress_off && (progress_on || isatty(STDERR_FILENO));
     if (show_progress) so.on_progress = print_progress;
     TransferReport report = send_files(sources, *url, so);
@@ -153,6 +154,7 @@ int main(int argc, char** argv) {
   if (recv->parsed()) {
     set_verbosity(recv_quiet, recv_verbose);
     if (Status st = parse_size_flag("--memory", recv_memory_text, &ro.memory); !st) return fail(st);
+    if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) ro.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
     if (ro.memory < (protocol::kMaxChunkSize / 16))
       return fail(Status(Error::kUsage, "--memory must be at least 4M"));
     // SIGINT/SIGTERM stop the receiver cleanly: unfinished files are discarded, never left

@@ -10,6 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
@@ -132,17 +133,29 @@ class EmbeddedReceiver final : public Receiver {
       if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1)
         co_return refuse(*conn, Error::kInternal, "no randomness for a session id");
       std::unique_ptr<ReceiveJournal> journal;
-      if (open->transfer_id != protocol::Id128{}) {
-        auto j = ReceiveJournal::open(root_, hex_id(open->transfer_id));
+      protocol::Id128 tid = open->transfer_id;
+      if (tid != protocol::Id128{}) {
+        // A sender reconnecting after a dropped link may find its old session still here
+        // (the receiver had not noticed the drop): the new connection wins.
+        if (auto old = by_transfer_[tid].lock()) old->supersede();
+        auto j = ReceiveJournal::open(root_, hex_id(tid));
+        for (int wait = 0; !j && j.status().code() == Error::kRefused && wait < 100; ++wait) {
+          asio::steady_timer t(io_, std::chrono::milliseconds(100));
+          co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+          j = ReceiveJournal::open(root_, hex_id(tid));
+        }
         if (!j) co_return refuse(*conn, j.status().code(), j.status().message());
         journal = std::move(*j);
       }
       auto session = std::make_shared<ReceiverSession>(io_, pool_, root_, budget_, std::move(*open), id, conn->peer(),
-                                                       std::move(journal));
+                                                       std::move(journal), options_.fault_sigkill_after_chunks);
       sessions_[id] = session;
+      if (tid != protocol::Id128{}) by_transfer_[tid] = session;
       log::info("session " + hex_id(id).substr(0, 8) + " from " + conn->peer());
       Status outcome = co_await session->run_control(conn);
       sessions_.erase(id);
+      if (auto it = by_transfer_.find(tid); it != by_transfer_.end() && it->second.lock() == session)
+        by_transfer_.erase(it);
       if (!outcome) log::warning("session " + hex_id(id).substr(0, 8) + ": " + outcome.to_string());
       if (options_.once && !once_done_) {
         once_done_ = true;
@@ -172,6 +185,7 @@ class EmbeddedReceiver final : public Receiver {
   tcp::acceptor acceptor_;
   MemoryBudget budget_;
   std::map<protocol::Id128, std::weak_ptr<ReceiverSession>> sessions_;
+  std::map<protocol::Id128, std::weak_ptr<ReceiverSession>> by_transfer_;  // by transfer id
   bool once_done_ = false;
   Status result_;
 };

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -36,7 +38,8 @@ std::string hex_id(const protocol::Id128& id) {
 
 ReceiverSession::ReceiverSession(asio::io_context& io, asio::thread_pool& pool, const RootDir& root,
                                  MemoryBudget& budget, protocol::OpenSession open, protocol::Id128 id,
-                                 std::string peer, std::unique_ptr<ReceiveJournal> journal)
+                                 std::string peer, std::unique_ptr<ReceiveJournal> journal,
+                                 uint64_t fault_sigkill_after_chunks)
     : io_(io),
       pool_(pool),
       root_(root),
@@ -45,9 +48,17 @@ ReceiverSession::ReceiverSession(asio::io_context& io, asio::thread_pool& pool, 
       id_(id),
       peer_(std::move(peer)),
       tag_(hex_id(journal ? open_.transfer_id : id).substr(0, 16)),
-      journal_(std::move(journal)) {}
+      journal_(std::move(journal)),
+      fault_sigkill_after_chunks_(fault_sigkill_after_chunks) {}
 
-ReceiverSession::~ReceiverSession() = default;
+ReceiverSession::~ReceiverSession() {
+  // Every task has finished (they hold the session). Partial files of an unfinished transfer
+  // stay for the next run when a journal vouches for them; without one they are deleted.
+  if (!journal_) return;
+  for (auto& f : files_) {
+    if (f && !f->resolved && f->staged && f->slot != RecvFile::kNoSlot) f->staged->keep();
+  }
+}
 
 SessionStats ReceiverSession::stats() const {
   std::lock_guard lock(mu_);
@@ -63,7 +74,6 @@ void ReceiverSession::send_control(std::vector<uint8_t> frame) {
 void ReceiverSession::abort(const Status& st) {
   if (aborted_.exchange(true)) return;
   outcome_ = st;
-  keep_partial_files();
   log::error("session from " + peer_ + ": " + st.message());
   if (control_) {
     if (st.code() == Error::kProtocol || st.code() == Error::kRefused || st.code() == Error::kLocalIo) {
@@ -73,22 +83,19 @@ void ReceiverSession::abort(const Status& st) {
       control_->close();
     }
   }
+  // The sender went away: what it already put on the data streams is still worth writing
+  // and journaling, so they are read to their end. Anything else stops them now.
+  if (st.code() != Error::kNetwork) close_streams();
+}
+
+void ReceiverSession::close_streams() {
+  streams_closed_ = true;
   for (auto& s : streams_) s->close();
 }
 
-void ReceiverSession::keep_partial_files() {
-  if (!journal_) return;  // without a journal nothing could resume them: they are deleted
-  std::vector<std::shared_ptr<RecvFile>> files;
-  {
-    std::lock_guard lock(mu_);
-    files = files_;
-  }
-  for (auto& f : files) {
-    if (!f) continue;
-    std::lock_guard lock(f->mu);
-    if (!f->resolved && f->staged && f->slot != RecvFile::kNoSlot) f->staged->keep();
-  }
-  (void)journal_->flush();
+void ReceiverSession::supersede() {
+  abort(Status(Error::kNetwork, "superseded by a new connection of the same transfer"));
+  close_streams();
 }
 
 std::shared_ptr<ReceiverSession::RecvFile> ReceiverSession::lookup(uint32_t file_id) {
@@ -116,8 +123,17 @@ asio::awaitable<Status> ReceiverSession::run_control(std::shared_ptr<FrameSocket
     }
     if (Status st = handle_control_frame(*frame); !st) abort(st);
   }
-  for (auto& s : streams_) s->close();
   control_->close();
+  if (finish_received_ || streams_closed_) {
+    close_streams();
+  } else {
+    // The sender is gone: let the data streams drain what is already in flight (see abort),
+    // but not forever.
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(10));
+    timer->async_wait([weak = weak_from_this(), timer](boost::system::error_code) {
+      if (auto s = weak.lock()) s->close_streams();
+    });
+  }
   if (!outcome_.is_ok()) co_return outcome_;
   SessionStats st = stats();
   if (st.files_failed > 0)
@@ -378,15 +394,15 @@ asio::awaitable<void> ReceiverSession::acquire_budget(uint64_t bytes) {
 asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> stream, uint16_t index) {
   auto self = shared_from_this();
   streams_.push_back(stream);
-  if (aborted_) stream->close();
+  if (streams_closed_) stream->close();
   const std::string where = "data stream " + std::to_string(index) + " from " + peer_;
   uint8_t prefix[protocol::kChunkPrefixSize];
-  while (!aborted_) {
+  while (!streams_closed_) {
     auto [ec, n] = co_await asio::async_read(stream->socket(), asio::buffer(prefix, protocol::kFrameHeaderSize),
                                              asio::as_tuple(asio::use_awaitable));
-    if (aborted_) break;
+    if (streams_closed_) break;
     if (ec) {
-      if (finish_received_) break;  // the sender closes its streams after SUMMARY
+      if (finish_received_ || aborted_) break;  // the sender closed its streams (after SUMMARY, or gone)
       abort(Status(Error::kNetwork, where + ": " + (ec == asio::error::eof ? "closed" : ec.message()) +
                                                                " before the transfer finished"));
       break;
@@ -403,7 +419,7 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
     auto [ec2, n2] = co_await asio::async_read(
         stream->socket(), asio::buffer(prefix + protocol::kFrameHeaderSize, protocol::kChunkHeaderSize),
         asio::as_tuple(asio::use_awaitable));
-    if (ec2 || aborted_) {
+    if (ec2 || streams_closed_) {
       if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec2.message()));
       break;
     }
@@ -436,7 +452,7 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
     Buffer payload = make_buffer(std::max<uint32_t>(payload_len, 1));
     auto [ec3, n3] = co_await asio::async_read(stream->socket(), asio::buffer(payload.get(), payload_len),
                                                asio::as_tuple(asio::use_awaitable));
-    if (ec3 || aborted_) {
+    if (ec3 || streams_closed_) {
       budget_.release(reserve);
       if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec3.message()));
       break;
@@ -457,7 +473,8 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
     uint64_t n;
     ~Release() { b.release(n); }
   } release{budget_, reserved};
-  if (aborted_) return;
+  // Runs even after the session broke: a verified chunk written and journaled now is one the
+  // next run does not have to send.
 
   const uint8_t* raw = payload.get();
   Buffer decoded;
@@ -510,6 +527,7 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
   // replaced); every other chunk is hashed now, in order where possible.
   if (st && !file->prior[h.chunk_index]) st = file->hasher->add_chunk(h.chunk_index, raw, h.raw_length);
   if (st && journal_ && file->slot != RecvFile::kNoSlot) journal_->chunk_done(file->slot, h.chunk_index, h.xxh3_64);
+  if (st && fault_sigkill_after_chunks_ && ++chunks_written_ >= fault_sigkill_after_chunks_) ::raise(SIGKILL);
   std::unique_lock lock(file->mu);
   if (!st) return resolve(*file, st, Hash128{});
   ++file->written;

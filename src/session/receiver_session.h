@@ -43,7 +43,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   // `journal` is null when the sender asked for no resume (transfer id zero).
   ReceiverSession(asio::io_context& io, asio::thread_pool& pool, const RootDir& root, MemoryBudget& budget,
                   protocol::OpenSession open, protocol::Id128 id, std::string peer,
-                  std::unique_ptr<ReceiveJournal> journal);
+                  std::unique_ptr<ReceiveJournal> journal, uint64_t fault_sigkill_after_chunks = 0);
   ~ReceiverSession();
 
   // Serves the control connection until the sender finishes or the session fails; returns
@@ -53,6 +53,8 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   asio::awaitable<void> run_data(std::shared_ptr<FrameSocket> stream, uint16_t index);
 
   const protocol::Id128& id() const { return id_; }
+  // A new connection of the same transfer arrived: this (stale) session ends now. Network thread.
+  void supersede();
   SessionStats stats() const;
 
  private:
@@ -103,7 +105,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   std::shared_ptr<RecvFile> lookup(uint32_t file_id);
   asio::awaitable<void> acquire_budget(uint64_t bytes);
   void abort(const Status& st);  // network thread
-  void keep_partial_files();     // on abort: partial files stay for a later run to resume
+  void close_streams();          // network thread
   void send_control(std::vector<uint8_t> frame);  // any thread
 
   asio::io_context& io_;
@@ -115,6 +117,8 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   const std::string peer_;
   const std::string tag_;  // names temporary files: the transfer id (stable across runs) or the session id
   std::unique_ptr<ReceiveJournal> journal_;
+  const uint64_t fault_sigkill_after_chunks_;  // TEST-ONLY FAULT, see ReceiveOptions
+  std::atomic<uint64_t> chunks_written_{0};
 
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> streams_;
@@ -122,6 +126,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   bool list_ended_ = false;
   bool finish_received_ = false;
   std::atomic<bool> aborted_{false};
+  bool streams_closed_ = false;  // network thread
   Status outcome_;
 
   struct PendingCommit {

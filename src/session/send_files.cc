@@ -128,8 +128,9 @@ TransferReport send_files(const std::vector<std::string>& sources, const FerryUr
     return total;
   }
   protocol::ResumeMode resume = *parse_resume(options.resume);
-  protocol::Id128 id{};
-  if (resume != protocol::ResumeMode::kOff) id = derive_transfer_id(*files, dest, options);
+  // Sent even with --resume off, so the receiver can find and discard an earlier run's
+  // partial files instead of leaving them behind.
+  protocol::Id128 id = derive_transfer_id(*files, dest, options);
 
   auto start = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point lost_at{};

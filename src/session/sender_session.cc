@@ -1,5 +1,7 @@
 #include "session/sender_session.h"
 
+#include <csignal>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -458,17 +460,29 @@ void SenderSession::chunk_ready(ChunkTask task, protocol::ChunkHeader header, st
     pump();
     return;
   }
-  ++report_.chunks_sent;
   const uint8_t* payload = packed ? packed->get() : raw->get();
   transport_->send({header, payload, payload_len, [self = shared_from_this(), raw, packed, reserved, payload_len](bool ok) {
                       self->budget_.release(reserved);
                       if (!ok) return;
+                      ++self->report_.chunks_sent;  // handed to the kernel
+                      self->check_test_faults();
                       // Backlog: at least a chunk per stream still waits behind the sockets.
                       uint64_t mark = uint64_t{self->options_.chunk_size} * self->data_streams_.size();
                       self->governor_.record_delivery(payload_len, self->transport_->queued_bytes() >= mark,
                                                       std::chrono::steady_clock::now());
                       self->pump();
                     }});
+}
+
+void SenderSession::check_test_faults() {
+  // TEST-ONLY FAULTS (SendOptions): a kill -9, or a link that dies, after N chunks.
+  uint64_t n = report_.chunks_sent;
+  if (options_.fault_sigkill_after_chunks && n >= options_.fault_sigkill_after_chunks) ::raise(SIGKILL);
+  if (options_.fault_drop_link_after_chunks && n == options_.fault_drop_link_after_chunks) {
+    asio::post(io_, [self = shared_from_this()] {
+      self->fail(Status(Error::kNetwork, "test fault: link to " + self->control_->peer() + " dropped"));
+    });
+  }
 }
 
 void SenderSession::file_hashed(uint32_t file_id) {

@@ -86,6 +86,7 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   void abort_file(uint32_t file_id, const Status& why);  // network thread
   Status open_source(uint32_t file_id);                    // pool thread
   void maybe_finish();
+  void check_test_faults();
   void fail(const Status& st);
   void report_progress();
   uint64_t chunk_reservation(uint32_t len, bool compress) const;

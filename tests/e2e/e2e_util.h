@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,6 +173,29 @@ inline std::vector<std::string> leftover_temp_files(const std::string& dir) {
     if (rel.find(".ferry-") != std::string::npos && rel.size() > 5 && rel.substr(rel.size() - 5) == ".part")
       out.push_back(rel);
   return out;
+}
+
+// Waits (up to 10 s) until no receiver session holds a journal under `root`: the receiver
+// has finished with an interrupted transfer (written and journaled what had arrived).
+inline bool wait_until_journals_released(const std::string& root) {
+  std::string dir = root + "/.ferry/journal";
+  for (int i = 0; i < 200; ++i) {
+    bool busy = false;
+    if (DIR* d = opendir(dir.c_str())) {
+      while (dirent* e = readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() < 3 || n.substr(n.size() - 3) != ".fj") continue;
+        int fd = ::open((dir + "/" + n).c_str(), O_RDONLY);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) busy = true;
+        ::close(fd);
+      }
+      closedir(d);
+    }
+    if (!busy) return true;
+    usleep(50'000);
+  }
+  return false;
 }
 
 // A real receiver on 127.0.0.1:<free port>, served from a background thread.

@@ -214,6 +214,19 @@ TEST(FrameCodecRoundTrip, OpenSessionAcceptsTheChunkSizeAndStreamBounds) {
   }
 }
 
+TEST(FrameCodecRoundTrip, OpenSessionKeepsEveryResumeMode) {
+  for (auto mode : {ResumeMode::kOff, ResumeMode::kAttrs, ResumeMode::kSparse, ResumeMode::kFull}) {
+    OpenSession in = sample_open_session();
+    in.resume = mode;
+    Bytes p = payload_of(encode(in), FrameType::kOpenSession);
+    EXPECT_EQ(p[7], static_cast<uint8_t>(mode));  // the byte after overwrite
+    auto out = decode_open_session(p);
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    EXPECT_EQ(out->resume, mode);
+    EXPECT_EQ(out->transfer_id, in.transfer_id);
+  }
+}
+
 TEST(FrameCodecRoundTrip, SessionOpenedKeepsSessionId) {
   SessionOpened in;
   in.session_id = id_of(200);
@@ -310,6 +323,42 @@ TEST(FrameCodecRoundTrip, FilePlanWithEveryActionAndReasons) {
   }
 }
 
+TEST(FrameCodecRoundTrip, HaveChunksKeepsIndicesAndHashes) {
+  HaveChunks in{42, {{0, 0}, {1, 0x0123456789ABCDEFull}, {7, UINT64_MAX}, {UINT32_MAX, 5}}};
+  auto out = decode_have_chunks(payload_of(encode(in), FrameType::kHaveChunks));
+  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+  EXPECT_EQ(out->file_id, 42u);
+  EXPECT_EQ(out->chunks, in.chunks);
+  auto empty = decode_have_chunks(payload_of(encode(HaveChunks{3, {}}), FrameType::kHaveChunks));
+  ASSERT_TRUE(empty.is_ok()) << empty.status().to_string();
+  EXPECT_EQ(empty->file_id, 3u);
+  EXPECT_TRUE(empty->chunks.empty());
+}
+
+TEST(FrameCodecRoundTrip, HaveChunksMatchesTheSpecByteLayout) {
+  HaveChunks in{0x01020304, {{0x05060708, 0x1112131415161718ull}}};
+  const Bytes expected = {
+      0x13, 0, 0, 0, 0, 0, 0, 20,                      // header: HAVE_CHUNKS, length 20
+      1, 2, 3, 4,                                      // file_id
+      0, 0, 0, 1,                                      // count
+      5, 6, 7, 8,                                      // chunk_index
+      0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,  // xxh3-64
+  };
+  EXPECT_EQ(encode(in), expected);
+}
+
+TEST(FrameCodecRoundTrip, FullHaveChunksFrameFitsTheControlLimit) {
+  HaveChunks in{1, {}};
+  for (uint32_t i = 0; i < kMaxHaveChunksPerFrame; ++i) in.chunks.emplace_back(i, i * 31ull);
+  Bytes frame = encode(in);
+  EXPECT_LE(frame.size() - kFrameHeaderSize, kMaxControlPayload);
+  auto out = decode_have_chunks(payload_of(frame, FrameType::kHaveChunks));
+  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+  EXPECT_EQ(out->chunks.size(), kMaxHaveChunksPerFrame);
+  // One more entry would not fit: kMaxHaveChunksPerFrame is the real maximum.
+  EXPECT_GT(8 + 12 * (kMaxHaveChunksPerFrame + 1), kMaxControlPayload);
+}
+
 TEST(FrameCodecRoundTrip, ChunkPrefixDecodesToTheSameHeader) {
   ChunkHeader in{0xA1B2C3D4, 0x00010203, kDefaultChunkSize, 1, 0x0123456789ABCDEFull};
   const uint32_t payload_len = 123'456;
@@ -356,12 +405,13 @@ TEST(FrameCodecRoundTrip, ChunkNackKeepsAllFields) {
   }
 }
 
-TEST(FrameCodecRoundTrip, FileDoneKeepsHash) {
-  FileDone in{12, 3456, Hash128{0x0102030405060708ull, 0xF0E0D0C0B0A09080ull}};
+TEST(FrameCodecRoundTrip, FileDoneKeepsCountsAndHash) {
+  FileDone in{12, 3456, 3000, Hash128{0x0102030405060708ull, 0xF0E0D0C0B0A09080ull}};
   auto out = decode_file_done(payload_of(encode(in), FrameType::kFileDone));
   ASSERT_TRUE(out.is_ok()) << out.status().to_string();
   EXPECT_EQ(out->file_id, 12u);
   EXPECT_EQ(out->chunk_count, 3456u);
+  EXPECT_EQ(out->sent_chunks, 3000u);
   EXPECT_EQ(out->hash, in.hash);
 }
 
@@ -419,7 +469,7 @@ TEST(FrameCodecRoundTrip, LongMessagesAreCutTo4096BytesAndStillDecode) {
 
 TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
   const std::vector<uint8_t> known = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12,
-                                      0x20, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31, 0x3F};
+                                      0x13, 0x20, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31, 0x3F};
   int accepted = 0;
   for (int t = 0; t < 256; ++t) {
     bool is_known = std::find(known.begin(), known.end(), t) != known.end();
@@ -436,7 +486,7 @@ TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
       expect_protocol_error(r, "type " + std::to_string(t));
     }
   }
-  EXPECT_EQ(accepted, 17);
+  EXPECT_EQ(accepted, 18);
 }
 
 TEST(FrameHeader, NonZeroFlagsAreRejected) {
@@ -454,7 +504,7 @@ TEST(FrameHeader, NonZeroReservedBytesAreRejected) {
 }
 
 TEST(FrameHeader, ControlFrameOfExactly1MiBIsAcceptedAndOneByteMoreRejected) {
-  for (uint8_t t : {0x01, 0x03, 0x10, 0x12, 0x23, 0x3F}) {
+  for (uint8_t t : {0x01, 0x03, 0x10, 0x12, 0x13, 0x23, 0x3F}) {
     Bytes ok = header_bytes(t, kMaxControlPayload);
     auto r = decode_header(ok.data(), kMaxChunkSize);
     ASSERT_TRUE(r.is_ok()) << int(t) << ": " << r.status().to_string();
@@ -535,12 +585,14 @@ std::vector<DecoderCase> all_decoders() {
        payload_of(encode(FileListEnd{8}), FrameType::kFileListEnd)},
       {"FILE_PLAN", [](auto p) { return status_of(decode_file_plan(p)); },
        payload_of(encode(sample_file_plan()), FrameType::kFilePlan)},
+      {"HAVE_CHUNKS", [](auto p) { return status_of(decode_have_chunks(p)); },
+       payload_of(encode(HaveChunks{7, {{0, 1}, {5, UINT64_MAX}}}), FrameType::kHaveChunks)},
       {"CHUNK header", [](auto p) { return status_of(decode_chunk_header(p)); },
        Bytes(prefix + kFrameHeaderSize, prefix + kChunkPrefixSize)},
       {"CHUNK_NACK", [](auto p) { return status_of(decode_chunk_nack(p)); },
        payload_of(encode(ChunkNack{1, 2, 1}), FrameType::kChunkNack)},
       {"FILE_DONE", [](auto p) { return status_of(decode_file_done(p)); },
-       payload_of(encode(FileDone{1, 2, Hash128{3, 4}}), FrameType::kFileDone)},
+       payload_of(encode(FileDone{1, 2, 2, Hash128{3, 4}}), FrameType::kFileDone)},
       {"FILE_RESULT", [](auto p) { return status_of(decode_file_result(p)); },
        payload_of(encode(FileResult{1, 0, Hash128{3, 4}, "committed"}), FrameType::kFileResult)},
       {"FILE_ABORT", [](auto p) { return status_of(decode_file_abort(p)); },
@@ -554,7 +606,7 @@ std::vector<DecoderCase> all_decoders() {
 
 TEST(FrameDecoders, EachDecoderAcceptsItsValidPayload) {
   auto cases = all_decoders();
-  EXPECT_EQ(cases.size(), 15u);
+  EXPECT_EQ(cases.size(), 16u);
   for (const auto& c : cases) {
     Status st = c.decode(c.valid);
     EXPECT_TRUE(st.is_ok()) << c.name << ": " << st.to_string();
@@ -642,6 +694,14 @@ TEST(FrameDecoders, OpenSessionWithUnknownOverwriteModeIsRejected) {
   }
 }
 
+TEST(FrameDecoders, OpenSessionWithUnknownResumeModeIsRejected) {
+  Bytes p = payload_of(encode(sample_open_session()), FrameType::kOpenSession);
+  for (uint8_t resume : {4, 0x80, 0xFF}) {
+    p[7] = resume;  // u8 resume follows u8 overwrite
+    expect_protocol_error(decode_open_session(p), "resume " + std::to_string(resume));
+  }
+}
+
 TEST(FrameDecoders, FileListWithUnknownFileTypeIsRejected) {
   FileList m;
   m.entries.push_back(list_entry(0, FileType::kRegular, "a", 0644, 0, 0));
@@ -720,6 +780,32 @@ TEST(FrameDecoders, FilePlanCountBeyondPayloadIsRejectedWithoutReservingMemory) 
   size_t largest = probe.largest();
   expect_protocol_error(r, "count 0xFFFFFFFF in 10 bytes");
   EXPECT_LT(largest, 4096u) << "decode_file_plan allocated " << largest << " bytes at once";
+}
+
+TEST(FrameDecoders, HaveChunksCountBeyondPayloadIsRejectedWithoutReservingMemory) {
+  Bytes p(12, 0);
+  store_be32(p.data() + 4, 0xFFFFFFFF);  // file_id 0, count 2^32-1, 4 bytes left
+  {
+    AllocationProbe probe;
+    auto r = decode_have_chunks(p);
+    size_t largest = probe.largest();
+    expect_protocol_error(r, "count 0xFFFFFFFF in 12 bytes");
+    EXPECT_LT(largest, 4096u) << "decode_have_chunks allocated " << largest << " bytes at once";
+  }
+  Bytes two = payload_of(encode(HaveChunks{1, {{0, 1}, {1, 2}}}), FrameType::kHaveChunks);
+  store_be32(two.data() + 4, 3);
+  expect_protocol_error(decode_have_chunks(two), "count 3 with 2 entries");
+  store_be32(two.data() + 4, 1);
+  expect_protocol_error(decode_have_chunks(two), "count 1 with 2 entries");
+}
+
+TEST(FrameDecoders, FileDoneWithMoreSentChunksThanTheFileHasIsRejected) {
+  expect_protocol_error(decode_file_done(payload_of(encode(FileDone{1, 4, 5, {}}), FrameType::kFileDone)),
+                        "sent 5 of 4");
+  auto ok = decode_file_done(payload_of(encode(FileDone{1, 4, 4, {}}), FrameType::kFileDone));
+  EXPECT_TRUE(ok.is_ok()) << ok.status().to_string();
+  auto none = decode_file_done(payload_of(encode(FileDone{1, 4, 0, {}}), FrameType::kFileDone));
+  EXPECT_TRUE(none.is_ok()) << none.status().to_string();  // every chunk was held already
 }
 
 TEST(FrameDecoders, FilePlanWithUnknownActionIsRejected) {
