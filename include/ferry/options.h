@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ferry {
 
@@ -20,6 +21,12 @@ struct Progress {
   bool reconnecting = false;  // the connection was lost; waiting to retry
 };
 
+// --include/--exclude, in command-line order; the first matching rule wins (rsync-like).
+struct PathRule {
+  bool include = false;
+  std::string pattern;
+};
+
 struct SendOptions {
   uint16_t streams = 4;                   // parallel TCP data connections (1..64)
   uint32_t chunk_size = 4u << 20;         // 64 KiB .. 64 MiB
@@ -27,6 +34,11 @@ struct SendOptions {
   Overwrite overwrite = Overwrite::kDiff;  // diff: skip files whose size and mtime match
   uint64_t memory = 256ull << 20;         // budget for every chunk buffer in flight
   bool follow_symlinks = false;
+  std::vector<PathRule> filters;
+  // Instead of scanning SRCs: send exactly the files a manifest lists (paths relative to
+  // the single SRC, or to the manifest's root line), or a plain list (--files-from).
+  std::string manifest_path;
+  std::string files_from;
   // How far the receiver trusts partial files left by an interrupted run of the same
   // transfer: off | attrs | sparse | full (Aspera's -k 0..3).
   std::string resume = "sparse";
@@ -47,6 +59,13 @@ struct SendOptions {
   // (the CLI sets it from FERRY_TEST_SIGKILL_AFTER_CHUNKS). 0 = off.
   uint64_t fault_drop_link_after_chunks = 0;
   uint64_t fault_sigkill_after_chunks = 0;
+};
+
+// ferry sync: DEST becomes a copy of SRC's contents.
+struct SyncOptions {
+  bool delete_extraneous = false;  // --delete: remove what is not in SRC (excluded paths are kept)
+  bool dry_run = false;            // report the plan, change nothing
+  bool checksum = false;           // compare content hashes instead of size + mtime
 };
 
 struct ReceiveOptions {

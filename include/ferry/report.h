@@ -21,6 +21,15 @@ struct FileReport {
   std::string error;     // why it failed
 };
 
+// What `ferry sync` decided and did.
+struct SyncCounts {
+  bool dry_run = false;
+  uint64_t send = 0, update = 0, remove = 0, skip = 0;  // planned actions
+  uint64_t send_bytes = 0, update_bytes = 0;
+  uint64_t deleted = 0;  // deletions the receiver carried out
+  bool changed() const { return send + update + remove > 0; }
+};
+
 struct TransferReport {
   Status status;
   uint64_t files_total = 0;   // entries in the file list (files, dirs, symlinks)
@@ -36,6 +45,8 @@ struct TransferReport {
   uint64_t reconnects = 0;     // connections lost and re-established during the transfer
   double seconds = 0;
   std::vector<FileReport> files;
+  bool is_sync = false;
+  SyncCounts sync;
 
   std::string to_json() const;
 };

@@ -15,4 +15,11 @@ namespace ferry {
 TransferReport send_files(const std::vector<std::string>& sources, const FerryUrl& dest,
                           const SendOptions& options);
 
+// One-way mirror: makes `dest` a copy of the contents of `source_dir` (like rsync's
+// `SRC/ DEST/`): sends new and changed files (size + mtime, or content with checksum) and,
+// with delete_extraneous, removes what SRC does not have. Excluded paths are neither sent
+// nor deleted.
+TransferReport sync_tree(const std::string& source_dir, const FerryUrl& dest, const SendOptions& options,
+                         const SyncOptions& sync);
+
 }  // namespace ferry

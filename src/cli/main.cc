@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
-#include <iostream>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "codec/chunk_codec.h"
@@ -12,6 +14,7 @@
 #include "core/units.h"
 #include "ferry/receiver.h"
 #include "ferry/sender.h"
+#include "manifest/manifest_ops.h"
 #include "protocol/frames.h"
 #include "session/process_limits.h"
 
@@ -19,12 +22,15 @@ namespace {
 
 using namespace ferry;
 
+// Exit code of `ferry sync` when DEST was already a copy of SRC (documented in ferry(1)).
+constexpr int kSyncNothingToDo = 10;
+
 int fail(const Status& st) {
   log::error(st.message());
   return exit_code(st.code());
 }
 
-// Prints a one-line progress display on stderr, rewritten in place.
+// One progress line on stderr, rewritten in place.
 void print_progress(const Progress& p) {
   if (p.reconnecting) {
     std::fprintf(stderr, "\rconnection lost: reconnecting...%40s", "");
@@ -48,13 +54,22 @@ void print_text_summary(const TransferReport& r) {
   if (r.bytes_resumed > 0 || r.reconnects > 0)
     std::printf("resumed %s already on the receiver; reconnected %llu times\n", format_bytes(r.bytes_resumed).c_str(),
                 static_cast<unsigned long long>(r.reconnects));
+  if (r.is_sync) {
+    const SyncCounts& c = r.sync;
+    std::printf("sync%s: send %llu (%s), update %llu (%s), delete %llu, skip %llu\n", c.dry_run ? " (dry run)" : "",
+                static_cast<unsigned long long>(c.send), format_bytes(c.send_bytes).c_str(),
+                static_cast<unsigned long long>(c.update), format_bytes(c.update_bytes).c_str(),
+                static_cast<unsigned long long>(c.remove), static_cast<unsigned long long>(c.skip));
+  }
 }
 
-// CLI11 validator for K/M/G sizes.
-struct SizeFlag {
-  std::string text;
-  uint64_t value = 0;
-};
+// --dry-run: one line per planned change (skips only with -v).
+void print_plan(const TransferReport& r, bool verbose) {
+  for (const auto& f : r.files) {
+    if (f.action == "skip" && !verbose) continue;
+    std::printf("%-6s %s\n", f.action.c_str(), f.path.c_str());
+  }
+}
 
 Status parse_size_flag(const char* flag, const std::string& text, uint64_t* out) {
   if (text.empty()) return Status::ok();
@@ -71,40 +86,154 @@ void set_verbosity(bool quiet, int verbose) {
   else log::set_level(log::Level::kWarning);
 }
 
+// --include/--exclude keep their command-line order (the first matching rule wins), which
+// CLI11 does not preserve across two options: read them from argv directly.
+std::vector<PathRule> filter_rules_from(int argc, char** argv) {
+  std::vector<PathRule> rules;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    for (auto [flag, include] : {std::pair{"--include", true}, std::pair{"--exclude", false}}) {
+      std::string f = flag;
+      if (a == f && i + 1 < argc) rules.push_back({include, argv[++i]});
+      else if (a.rfind(f + "=", 0) == 0) rules.push_back({include, a.substr(f.size() + 1)});
+    }
+  }
+  return rules;
+}
+
+// Options shared by `send` and `sync`.
+struct TransferFlags {
+  SendOptions so;
+  std::string chunk_text, memory_text, overwrite = "diff";
+  std::vector<std::string> includes, excludes;  // parsed by CLI11 for --help; order from argv
+  bool json = false, quiet = false, progress_on = false, progress_off = false;
+  int verbose = 0;
+  int streams = 4;
+  double retry_seconds = 180;
+
+  void add_to(CLI::App* app, bool with_overwrite) {
+    app->add_option("--streams", streams, "parallel TCP data connections (default 4)")->check(CLI::Range(1, 64));
+    app->add_option("--chunk-size", chunk_text, "chunk size, 64K..64M (default 4M)");
+    app->add_option("--compress", so.compress, "auto, none or a zstd level 1..19 (default auto)");
+    if (with_overwrite)
+      app->add_option("--overwrite", overwrite, "always, never or diff (default diff)")
+          ->check(CLI::IsMember({"always", "never", "diff"}));
+    app->add_option("--memory", memory_text, "budget for all buffers in flight (default 256M)");
+    app->add_flag("-L,--follow-symlinks", so.follow_symlinks, "send what symlinks point to instead of the links");
+    app->add_option("--include", includes, "include paths matching PATTERN (rsync-like; repeatable, in order)");
+    app->add_option("--exclude", excludes, "exclude paths matching PATTERN (rsync-like; repeatable, in order)");
+    app->add_option("--resume", so.resume, "trust in partial files of an interrupted run: off, attrs, sparse or full (default sparse)")
+        ->check(CLI::IsMember({"off", "attrs", "sparse", "full"}));
+    app->add_option("--transfer-id", so.transfer_id, "name of the transfer for resume (default: derived from the sources and destination)");
+    app->add_option("--retry-timeout", retry_seconds, "seconds to keep reconnecting after a lost connection (default 180)")
+        ->check(CLI::Range(0.0, 86400.0));
+    app->add_flag("--json", json, "print a JSON summary on stdout");
+    app->add_flag("--progress", progress_on, "show progress on stderr (default when stderr is a terminal)");
+    app->add_flag("--no-progress", progress_off, "never show progress");
+    app->add_flag("-q,--quiet", quiet, "print errors only");
+    app->add_flag("-v,--verbose", verbose, "more detail on stderr (repeat for debug)");
+  }
+
+  // Turns the flags into SendOptions; a usage error names the flag.
+  Status finish(int argc, char** argv) {
+    set_verbosity(quiet, verbose);
+    so.streams = static_cast<uint16_t>(streams);
+    so.retry_timeout = std::chrono::milliseconds(static_cast<int64_t>(retry_seconds * 1000));
+    so.overwrite = overwrite == "always" ? Overwrite::kAlways : overwrite == "never" ? Overwrite::kNever : Overwrite::kDiff;
+    uint64_t chunk = so.chunk_size;
+    if (Status st = parse_size_flag("--chunk-size", chunk_text, &chunk); !st) return st;
+    if (chunk > UINT32_MAX) return Status(Error::kUsage, "--chunk-size must be between 64K and 64M");
+    so.chunk_size = static_cast<uint32_t>(chunk);
+    if (Status st = parse_size_flag("--memory", memory_text, &so.memory); !st) return st;
+    so.filters = filter_rules_from(argc, argv);
+    // TEST-ONLY FAULT (kill -9 at a seeded point): see SendOptions::fault_sigkill_after_chunks.
+    if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) so.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
+    if (!quiet && !progress_off && (progress_on || isatty(STDERR_FILENO))) so.on_progress = print_progress;
+    return validate_send_options(so);
+  }
+};
+
+int report_and_exit(const TransferReport& report, const TransferFlags& f) {
+  if (f.so.on_progress) std::fprintf(stderr, "\n");
+  if (f.json) std::printf("%s\n", report.to_json().c_str());
+  else if (!f.quiet && (report.status.is_ok() || report.status.code() == Error::kPartial)) print_text_summary(report);
+  if (!report.status.is_ok()) log::error(report.status.message());
+  return exit_code(report.status.code());
+}
+
+int run_recv(ReceiveOptions ro, const std::string& memory_text, bool quiet, int verbose) {
+  set_verbosity(quiet, verbose);
+  if (Status st = parse_size_flag("--memory", memory_text, &ro.memory); !st) return fail(st);
+  if (ro.memory < (4u << 20)) return fail(Status(Error::kUsage, "--memory must be at least 4M"));
+  // TEST-ONLY FAULT (kill -9 at a seeded point): see ReceiveOptions::fault_sigkill_after_chunks.
+  if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) ro.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
+  // SIGINT/SIGTERM stop the receiver cleanly: unfinished files are kept for resume or
+  // discarded, never left under their final names.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGUSR1);  // wakes the signal thread when run() returns
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  auto receiver = Receiver::create(ro);
+  if (!receiver) return fail(receiver.status());
+  std::printf("%s\n", (*receiver)->url().c_str());
+  std::fflush(stdout);
+  Receiver* r = receiver->get();
+  std::atomic<bool> interrupted{false};
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGUSR1) return;
+    interrupted = true;
+    r->stop();
+  });
+  Status st = r->run();
+  pthread_kill(signal_thread.native_handle(), SIGUSR1);
+  signal_thread.join();
+  if (interrupted) return exit_code(Error::kInterrupted);
+  if (!st) log::error(st.message());
+  return exit_code(st.code());
+}
+
+// Progress of manifest hashing on stderr.
+ManifestProgress manifest_progress(bool show) {
+  if (!show) return nullptr;
+  return [](uint64_t files, uint64_t bytes) {
+    std::fprintf(stderr, "\r%llu files, %s hashed   ", static_cast<unsigned long long>(files), format_bytes(bytes).c_str());
+    std::fflush(stderr);
+  };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ferry: fast, checksummed transfer of files and trees"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("ferry 0.1.0 (protocol 1)"));
+  app.set_version_flag("--version", std::string("ferry 0.2.0 (protocol 1)"));
 
   // ferry send
   auto* send = app.add_subcommand("send", "send files and directories to a ferry receiver");
   std::vector<std::string> send_args;
-  SendOptions so;
-  std::string chunk_text, memory_text, overwrite = "diff";
-  bool json = false, quiet = false, progress_on = false, progress_off = false;
-  int verbose = 0;
-  int streams = so.streams;
-  send->add_option("SRC...DEST", send_args, "files/directories to send, then ferry://HOST[:PORT]/DEST")->required()->expected(2, -1);
-  send->add_option("--streams", streams, "parallel TCP data connections (default 4)")->check(CLI::Range(1, 64));
-  send->add_option("--chunk-size", chunk_text, "chunk size, 64K..64M (default 4M)");
-  send->add_option("--compress", so.compress, "auto, none or a zstd level 1..19 (default auto)");
-  send->add_option("--overwrite", overwrite, "always, never or diff (default diff)")
-      ->check(CLI::IsMember({"always", "never", "diff"}));
-  send->add_option("--memory", memory_text, "budget for all buffers in flight (default 256M)");
-  send->add_flag("-L,--follow-symlinks", so.follow_symlinks, "send what symlinks point to instead of the links");
-  send->add_option("--resume", so.resume, "trust in partial files of an interrupted run: off, attrs, sparse or full (default sparse)")
-      ->check(CLI::IsMember({"off", "attrs", "sparse", "full"}));
-  send->add_option("--transfer-id", so.transfer_id, "name of the transfer for resume (default: derived from the sources and destination)");
-  double retry_seconds = 180;
-  send->add_option("--retry-timeout", retry_seconds, "seconds to keep reconnecting after a lost connection (default 180)")
-      ->check(CLI::Range(0.0, 86400.0));
-  send->add_flag("--json", json, "print a JSON summary on stdout");
-  send->add_flag("--progress", progress_on, "show progress on stderr (default when stderr is a terminal)");
-  send->add_flag("--no-progress", progress_off, "never show progress");
-  send->add_flag("-q,--quiet", quiet, "print errors only");
-  send->add_flag("-v,--verbose", verbose, "more detail on stderr (repeat for debug)");
+  TransferFlags sf;
+  send->add_option("SRC...DEST", send_args, "files/directories to send, then ferry://HOST[:PORT]/DEST")
+      ->required()
+      ->expected(1, -1);
+  sf.add_to(send, true);
+  send->add_option("--manifest", sf.so.manifest_path, "send exactly the files this manifest lists (relative to SRC, or to its root line)");
+  send->add_option("--files-from", sf.so.files_from, "send exactly the paths listed in FILE, one per line, relative to SRC");
+
+  // ferry sync
+  auto* sync = app.add_subcommand("sync", "make DEST a copy of SRC's contents (one-way mirror)");
+  std::string sync_src, sync_dest;
+  TransferFlags yf;
+  SyncOptions sync_opts;
+  sync->add_option("SRC", sync_src, "source directory")->required();
+  sync->add_option("DEST", sync_dest, "ferry://HOST[:PORT]/DEST")->required();
+  yf.add_to(sync, false);
+  sync->add_flag("--delete", sync_opts.delete_extraneous, "delete destination files that are not in SRC (never excluded ones)");
+  sync->add_flag("-n,--dry-run", sync_opts.dry_run, "print the planned actions and change nothing");
+  sync->add_flag("-c,--checksum", sync_opts.checksum, "compare file contents (XXH3-128) instead of size and mtime");
 
   // ferry recv
   auto* recv = app.add_subcommand("recv", "run a receiver in the foreground");
@@ -119,6 +248,21 @@ int main(int argc, char** argv) {
   recv->add_flag("-q,--quiet", recv_quiet, "print errors only");
   recv->add_flag("-v,--verbose", recv_verbose, "more detail on stderr (repeat for debug)");
 
+  // ferry manifest / verify
+  auto* manifest = app.add_subcommand("manifest", "write a manifest of DIR: paths, sizes, mtimes, modes, XXH3-128 hashes");
+  std::string manifest_dir, manifest_out;
+  bool manifest_quiet = false;
+  manifest->add_option("DIR", manifest_dir, "directory to describe")->required();
+  manifest->add_option("-o,--output", manifest_out, "manifest file to write")->required();
+  manifest->add_flag("-q,--quiet", manifest_quiet, "no progress");
+  auto* verify = app.add_subcommand("verify", "re-hash DIR and compare it with a manifest");
+  std::string verify_dir, verify_manifest;
+  bool verify_quiet = false, verify_json = false;
+  verify->add_option("DIR", verify_dir, "directory to check")->required();
+  verify->add_option("--manifest", verify_manifest, "manifest to compare with")->required();
+  verify->add_flag("-q,--quiet", verify_quiet, "print differences only");
+  verify->add_flag("--json", verify_json, "print the result as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -127,63 +271,67 @@ int main(int argc, char** argv) {
   }
 
   if (send->parsed()) {
-    set_verbosity(quiet, verbose);
-    so.streams = static_cast<uint16_t>(streams);
-    so.retry_timeout = std::chrono::milliseconds(static_cast<int64_t>(retry_seconds * 1000));
-    so.overwrite = overwrite == "always" ? Overwrite::kAlways : overwrite == "never" ? Overwrite::kNever : Overwrite::kDiff;
-    uint64_t chunk = so.chunk_size;
-    if (Status st = parse_size_flag("--chunk-size", chunk_text, &chunk); !st) return fail(st);
-    if (chunk > UINT32_MAX) return fail(Status(Error::kUsage, "--chunk-size must be between 64K and 64M"));
-    so.chunk_size = static_cast<uint32_t>(chunk);
-    if (Status st = parse_size_flag("--memory", memory_text, &so.memory); !st) return fail(st);
-    if (Status st = validate_send_options(so); !st) return fail(st);
+    if (Status st = sf.finish(argc, argv); !st) return fail(st);
     auto url = parse_ferry_url(send_args.back());
     if (!url) return fail(url.status());
     std::vector<std::string> sources(send_args.begin(), send_args.end() - 1);
-    if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) so.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
-    bool show_progress = !quiet && !progress_off && (progress_on || isatty(STDERR_FILENO));
-    if (show_progress) so.on_progress = print_progress;
-    TransferReport report = send_files(sources, *url, so);
-    if (show_progress) std::fprintf(stderr, "\n");
-    if (json) std::printf("%s\n", report.to_json().c_str());
-    else if (!quiet && (report.status.is_ok() || report.status.code() == Error::kPartial)) print_text_summary(report);
-    if (!report.status.is_ok()) log::error(report.status.message());
-    return exit_code(report.status.code());
+    if (sources.empty() && sf.so.manifest_path.empty())
+      return fail(Status(Error::kUsage, "nothing to send: give SRC... before the destination URL"));
+    return report_and_exit(send_files(sources, *url, sf.so), sf);
   }
 
-  if (recv->parsed()) {
-    set_verbosity(recv_quiet, recv_verbose);
-    if (Status st = parse_size_flag("--memory", recv_memory_text, &ro.memory); !st) return fail(st);
-    if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) ro.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
-    if (ro.memory < (protocol::kMaxChunkSize / 16))
-      return fail(Status(Error::kUsage, "--memory must be at least 4M"));
-    // SIGINT/SIGTERM stop the receiver cleanly: unfinished files are discarded, never left
-    // under their final names.
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGUSR1);  // wakes the signal thread when run() returns
-    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-    auto receiver = Receiver::create(ro);
-    if (!receiver) return fail(receiver.status());
-    std::printf("%s\n", (*receiver)->url().c_str());
-    std::fflush(stdout);
-    Receiver* r = receiver->get();
-    std::atomic<bool> interrupted{false};
-    std::thread signal_thread([&] {
-      int sig = 0;
-      sigwait(&sigs, &sig);
-      if (sig == SIGUSR1) return;  // our own wake-up at exit
-      interrupted = true;
-      r->stop();
-    });
-    Status st = r->run();
-    pthread_kill(signal_thread.native_handle(), SIGUSR1);
-    signal_thread.join();
-    if (interrupted) return exit_code(Error::kInterrupted);
-    if (!st) log::error(st.message());
-    return exit_code(st.code());
+  if (sync->parsed()) {
+    if (Status st = yf.finish(argc, argv); !st) return fail(st);
+    auto url = parse_ferry_url(sync_dest);
+    if (!url) return fail(url.status());
+    TransferReport report = sync_tree(sync_src, *url, yf.so, sync_opts);
+    if (sync_opts.dry_run && report.status.is_ok() && !yf.json) print_plan(report, yf.verbose > 0);
+    int rc = report_and_exit(report, yf);
+    if (rc == 0 && !report.sync.changed()) return kSyncNothingToDo;
+    return rc;
+  }
+
+  if (recv->parsed()) return run_recv(ro, recv_memory_text, recv_quiet, recv_verbose);
+
+  if (manifest->parsed()) {
+    set_verbosity(manifest_quiet, 0);
+    bool show = !manifest_quiet && isatty(STDERR_FILENO);
+    Status st = create_manifest(manifest_dir, manifest_out, manifest_progress(show),
+                                [](const std::string& m) { log::warning(m); });
+    if (show) std::fprintf(stderr, "\n");
+    if (!st) return fail(st);
+    if (!manifest_quiet) std::printf("wrote %s\n", manifest_out.c_str());
+    return 0;
+  }
+
+  if (verify->parsed()) {
+    set_verbosity(verify_quiet, 0);
+    bool show = !verify_quiet && !verify_json && isatty(STDERR_FILENO);
+    auto r = verify_tree(verify_dir, verify_manifest, manifest_progress(show),
+                         [](const std::string& m) { log::warning(m); });
+    if (show) std::fprintf(stderr, "\n");
+    if (!r) return fail(r.status());
+    bool ok = r->missing.empty() && r->extra.empty() && r->mismatched.empty();
+    if (verify_json) {
+      auto list = [](const std::vector<std::string>& v) {
+        std::string s = "[";
+        for (size_t i = 0; i < v.size(); ++i) s += (i ? ",\"" : "\"") + json_escape(v[i]) + "\"";
+        return s + "]";
+      };
+      std::printf("{\"ok\":%s,\"matched\":%llu,\"missing\":%s,\"extra\":%s,\"mismatched\":%s,\"attr_differences\":%s}\n",
+                  ok ? "true" : "false", static_cast<unsigned long long>(r->matched), list(r->missing).c_str(),
+                  list(r->extra).c_str(), list(r->mismatched).c_str(), list(r->attr_differences).c_str());
+    } else {
+      for (const auto& p : r->missing) std::printf("missing    %s\n", p.c_str());
+      for (const auto& p : r->extra) std::printf("extra      %s\n", p.c_str());
+      for (const auto& p : r->mismatched) std::printf("mismatch   %s\n", p.c_str());
+      if (!verify_quiet) {
+        for (const auto& p : r->attr_differences) std::printf("attributes %s\n", p.c_str());
+        std::printf("%llu matched, %zu missing, %zu extra, %zu mismatched\n", static_cast<unsigned long long>(r->matched),
+                    r->missing.size(), r->extra.size(), r->mismatched.size());
+      }
+    }
+    return ok ? 0 : exit_code(Error::kIntegrity);
   }
   return 0;
 }

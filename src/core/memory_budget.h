@@ -35,7 +35,7 @@ class MemoryBudget {
   uint64_t peak() const;
 
  private:
-  bool fits_locked(uint64_t n) const { return used_ == 0 || used_ + n <= limit_; }
+  bool fits_locked(uint64_t n) const { return used_ == 0 || (used_ <= limit_ && n <= limit_ - used_); }
   const uint64_t limit_;
   mutable std::mutex mu_;
   uint64_t used_ = 0;

@@ -24,6 +24,13 @@ std::string json_escape(const std::string& s) {
     bool ok = len > 0 && i + len <= s.size();
     for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
     if (ok) {
+      // Decode to reject overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+      uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+      for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+      static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
       out.append(s, i, len);
       i += len;
     } else {
@@ -57,6 +64,13 @@ std::string TransferReport::to_json() const {
   double mbps = seconds > 0 ? static_cast<double>(bytes_on_disk) / seconds / 1e6 : 0;
   std::snprintf(secs, sizeof secs, "\"throughput_MBps\":%.1f,", mbps);
   j += secs;
+  if (is_sync) {
+    j += "\"sync\":{\"dry_run\":" + std::string(sync.dry_run ? "true" : "false") + ",\"send\":" +
+         std::to_string(sync.send) + ",\"update\":" + std::to_string(sync.update) + ",\"delete\":" +
+         std::to_string(sync.remove) + ",\"skip\":" + std::to_string(sync.skip) + ",\"send_bytes\":" +
+         std::to_string(sync.send_bytes) + ",\"update_bytes\":" + std::to_string(sync.update_bytes) +
+         ",\"deleted\":" + std::to_string(sync.deleted) + "},";
+  }
   j += "\"files\":[";
   for (size_t i = 0; i < files.size(); ++i) {
     const auto& f = files[i];

@@ -48,25 +48,34 @@ Result<uint64_t> parse_size(std::string_view text) {
 }
 
 Result<uint64_t> parse_bit_rate(std::string_view text) {
-  double n = 0;
-  std::string suffix;
-  if (!split_number(text, &n, &suffix))
-    return Status(Error::kUsage, "invalid rate '" + std::string(text) + "' (expected e.g. 800M, 1G bits/s)");
-  for (const char* tail : {"BPS", "BIT/S", "BIT", "B/S"}) {
-    std::string t(tail);
-    if (suffix.size() >= t.size() && suffix.compare(suffix.size() - t.size(), t.size(), t) == 0) {
-      suffix.resize(suffix.size() - t.size());
+  // Bits unless the user wrote bytes: "800M", "800Mbps", "800Mbit" are bits per second;
+  // "100MB/s", "100MBps" (capital B) are bytes per second and count 8 bits each.
+  std::string_view t = text;
+  size_t digits = 0;
+  while (digits < t.size() && (std::isdigit(static_cast<unsigned char>(t[digits])) || t[digits] == '.')) ++digits;
+  std::string_view unit = t.substr(digits);
+  double per_unit = 1;
+  for (auto [tail, factor] : {std::pair<std::string_view, double>{"B/s", 8}, {"Bps", 8}, {"bit/s", 1}, {"bps", 1},
+                               {"bit", 1}, {"b/s", 1}}) {
+    if (unit.size() >= tail.size() && unit.substr(unit.size() - tail.size()) == tail) {
+      unit = unit.substr(0, unit.size() - tail.size());
+      per_unit = factor;
       break;
     }
   }
+  double n = 0;
+  std::string suffix;
+  std::string head = std::string(t.substr(0, digits)) + std::string(unit);
+  if (!split_number(head, &n, &suffix))
+    return Status(Error::kUsage, "invalid rate '" + std::string(text) + "' (expected e.g. 800M, 1G bits/s)");
   double mult = 1;
   if (suffix.empty()) mult = 1;
   else if (suffix == "K") mult = 1e3;
   else if (suffix == "M") mult = 1e6;
   else if (suffix == "G") mult = 1e9;
   else
-    return Status(Error::kUsage, "invalid rate '" + std::string(text) + "': unknown suffix (use K, M or G, bits/s)");
-  double v = n * mult;
+    return Status(Error::kUsage, "invalid rate '" + std::string(text) + "': unknown suffix (use K, M or G; bits/s, or B/s for bytes)");
+  double v = n * mult * per_unit;
   if (!(v < std::ldexp(1.0, 62))) return Status(Error::kUsage, "rate '" + std::string(text) + "' is too large");
   return static_cast<uint64_t>(std::llround(v));
 }

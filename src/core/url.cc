@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 
 namespace ferry {
 namespace {
@@ -98,7 +99,18 @@ Result<FerryUrl> parse_ferry_url(const std::string& text) {
 
 std::string FerryUrl::to_string() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "ferry://" + h + ":" + std::to_string(port) + "/" + path;
+  // The inverse of parse_ferry_url's decoding: '%', controls, space and DEL are escaped.
+  std::string p;
+  for (unsigned char c : path) {
+    if (c == '%' || c <= 0x20 || c == 0x7F) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      p += buf;
+    } else {
+      p.push_back(static_cast<char>(c));
+    }
+  }
+  return "ferry://" + h + ":" + std::to_string(port) + "/" + p;
 }
 
 }  // namespace ferry

@@ -53,7 +53,8 @@ bool known_type(uint8_t t) {
     case FrameType::kFileList: case FrameType::kFileListEnd: case FrameType::kFilePlan: case FrameType::kHaveChunks:
     case FrameType::kChunk: case FrameType::kChunkNack: case FrameType::kFileDone:
     case FrameType::kFileResult: case FrameType::kFileAbort: case FrameType::kFinish: case FrameType::kSummary:
-    case FrameType::kError:
+    case FrameType::kError: case FrameType::kListRequest: case FrameType::kListEntries: case FrameType::kListEnd:
+    case FrameType::kDelete: case FrameType::kDeleteResult:
       return true;
   }
   return false;
@@ -81,6 +82,11 @@ const char* to_string(FrameType t) {
     case FrameType::kFinish: return "FINISH";
     case FrameType::kSummary: return "SUMMARY";
     case FrameType::kError: return "ERROR";
+    case FrameType::kListRequest: return "LIST_REQUEST";
+    case FrameType::kListEntries: return "LIST_ENTRIES";
+    case FrameType::kListEnd: return "LIST_END";
+    case FrameType::kDelete: return "DELETE";
+    case FrameType::kDeleteResult: return "DELETE_RESULT";
   }
   return "UNKNOWN";
 }
@@ -438,6 +444,121 @@ Result<ErrorFrame> decode_error(std::span<const uint8_t> p) {
   m.code = r.u16();
   m.message = r.str();
   return done(r, std::move(m), "ERROR");
+}
+
+std::vector<uint8_t> encode(const ListRequest& m) {
+  auto w = start(FrameType::kListRequest);
+  w.u8(m.with_hashes ? 1 : 0);
+  return finish(w);
+}
+Result<ListRequest> decode_list_request(std::span<const uint8_t> p) {
+  WireReader r(p);
+  uint8_t flags = r.u8();
+  if (r.ok() && flags > 1) return malformed("LIST_REQUEST", "unknown flags");
+  return done(r, ListRequest{flags == 1}, "LIST_REQUEST");
+}
+
+size_t encoded_size(const ListEntry& e) {
+  return 1 + 1 + 4 + 8 + 8 + 2 + e.entry.path.size() + 2 + e.entry.link_target.size() + (e.has_hash ? 16 : 0);
+}
+
+std::vector<uint8_t> encode(const ListEntries& m) {
+  auto w = start(FrameType::kListEntries);
+  w.u32(static_cast<uint32_t>(m.entries.size()));
+  for (const auto& e : m.entries) {
+    w.u8(static_cast<uint8_t>(e.entry.type));
+    w.u8(e.has_hash ? 1 : 0);
+    w.u32(e.entry.mode & 07777);
+    w.u64(static_cast<uint64_t>(e.entry.mtime_ns));
+    w.u64(e.entry.size);
+    w.str(e.entry.path);
+    w.str(e.entry.link_target);
+    if (e.has_hash) put_hash(w, e.hash);
+  }
+  return finish(w);
+}
+Result<ListEntries> decode_list_entries(std::span<const uint8_t> p) {
+  WireReader r(p);
+  ListEntries m;
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.remaining() / 26) return malformed("LIST_ENTRIES", "entry count exceeds payload");
+  m.entries.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    ListEntry e;
+    uint8_t type = r.u8();
+    uint8_t flags = r.u8();
+    e.entry.mode = r.u32();
+    e.entry.mtime_ns = static_cast<int64_t>(r.u64());
+    e.entry.size = r.u64();
+    e.entry.path = r.str();
+    e.entry.link_target = r.str();
+    if (!r.ok()) return malformed("LIST_ENTRIES", "truncated");
+    if (type > 2 || flags > 1 || e.entry.mode > 07777) return malformed("LIST_ENTRIES", "bad type, flags or mode");
+    e.entry.type = static_cast<FileType>(type);
+    e.has_hash = flags == 1;
+    if (e.has_hash) e.hash = get_hash(r);
+    m.entries.push_back(std::move(e));
+  }
+  return done(r, std::move(m), "LIST_ENTRIES");
+}
+
+std::vector<uint8_t> encode(const ListEnd& m) {
+  auto w = start(FrameType::kListEnd);
+  w.u32(m.total);
+  w.u16(static_cast<uint16_t>(m.status.code()));
+  w.str(m.status.message().size() > 4096 ? m.status.message().substr(0, 4096) : m.status.message());
+  return finish(w);
+}
+Result<ListEnd> decode_list_end(std::span<const uint8_t> p) {
+  WireReader r(p);
+  ListEnd m{};
+  m.total = r.u32();
+  uint16_t code = r.u16();
+  std::string msg = r.str();
+  if (r.ok() && code > 9) return malformed("LIST_END", "unknown status");
+  m.status = code == 0 ? Status::ok() : Status(static_cast<Error>(code), msg);
+  return done(r, std::move(m), "LIST_END");
+}
+
+std::vector<uint8_t> encode(const DeleteRequest& m) {
+  auto w = start(FrameType::kDelete);
+  w.u32(static_cast<uint32_t>(m.paths.size()));
+  for (const auto& path : m.paths) w.str(path);
+  return finish(w);
+}
+Result<DeleteRequest> decode_delete(std::span<const uint8_t> p) {
+  WireReader r(p);
+  DeleteRequest m;
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.remaining() / 2) return malformed("DELETE", "path count exceeds payload");
+  m.paths.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) m.paths.push_back(r.str());
+  return done(r, std::move(m), "DELETE");
+}
+
+std::vector<uint8_t> encode(const DeleteResult& m) {
+  auto w = start(FrameType::kDeleteResult);
+  w.u32(static_cast<uint32_t>(m.outcomes.size()));
+  for (const auto& o : m.outcomes) {
+    w.str(o.path);
+    w.u16(o.status);
+    w.str(o.message.size() > 1024 ? o.message.substr(0, 1024) : o.message);
+  }
+  return finish(w);
+}
+Result<DeleteResult> decode_delete_result(std::span<const uint8_t> p) {
+  WireReader r(p);
+  DeleteResult m;
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.remaining() / 6) return malformed("DELETE_RESULT", "count exceeds payload");
+  for (uint32_t i = 0; i < count; ++i) {
+    DeleteOutcome o;
+    o.path = r.str();
+    o.status = r.u16();
+    o.message = r.str();
+    m.outcomes.push_back(std::move(o));
+  }
+  return done(r, std::move(m), "DELETE_RESULT");
 }
 
 }  // namespace ferry::protocol

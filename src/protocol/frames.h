@@ -50,6 +50,11 @@ enum class FrameType : uint8_t {
   kFileAbort = 0x24,
   kFinish = 0x30,
   kSummary = 0x31,
+  kListRequest = 0x40,
+  kListEntries = 0x41,
+  kListEnd = 0x42,
+  kDelete = 0x43,
+  kDeleteResult = 0x44,
   kError = 0x3F,
 };
 const char* to_string(FrameType t);
@@ -111,6 +116,20 @@ struct FileResult { uint32_t file_id; uint16_t status; Hash128 hash; std::string
 struct FileAbort { uint32_t file_id; uint16_t code; std::string message; };
 struct Summary { uint32_t files_committed; uint32_t files_failed; uint64_t bytes_written; };
 struct ErrorFrame { uint16_t code; std::string message; };
+// Sync (docs/protocol.md "Sync"): the sender asks for the destination's state, decides, and
+// may ask for deletions. Paths are relative to the session's destination.
+struct ListRequest { bool with_hashes = false; };
+struct ListEntry {
+  FileEntry entry;
+  bool has_hash = false;
+  Hash128 hash;
+};
+struct ListEntries { std::vector<ListEntry> entries; };
+struct ListEnd { uint32_t total; Status status; };  // status: the walk failed part-way
+struct DeleteRequest { std::vector<std::string> paths; };
+struct DeleteOutcome { std::string path; uint16_t status; std::string message; };
+struct DeleteResult { std::vector<DeleteOutcome> outcomes; };
+size_t encoded_size(const ListEntry& e);
 
 // Encoders return a whole frame: header + payload.
 std::vector<uint8_t> encode(const Hello&);
@@ -130,6 +149,11 @@ std::vector<uint8_t> encode(const FileAbort&);
 std::vector<uint8_t> encode_finish();
 std::vector<uint8_t> encode(const Summary&);
 std::vector<uint8_t> encode(const ErrorFrame&);
+std::vector<uint8_t> encode(const ListRequest&);
+std::vector<uint8_t> encode(const ListEntries&);
+std::vector<uint8_t> encode(const ListEnd&);
+std::vector<uint8_t> encode(const DeleteRequest&);
+std::vector<uint8_t> encode(const DeleteResult&);
 // CHUNK: writes the 8-byte frame header and the 32-byte chunk header into `out` (40 bytes);
 // the payload (payload_len bytes) follows separately (scatter/gather write).
 inline constexpr size_t kChunkPrefixSize = kFrameHeaderSize + kChunkHeaderSize;
@@ -155,5 +179,10 @@ Result<FileResult> decode_file_result(std::span<const uint8_t> p);
 Result<FileAbort> decode_file_abort(std::span<const uint8_t> p);
 Result<Summary> decode_summary(std::span<const uint8_t> p);
 Result<ErrorFrame> decode_error(std::span<const uint8_t> p);
+Result<ListRequest> decode_list_request(std::span<const uint8_t> p);
+Result<ListEntries> decode_list_entries(std::span<const uint8_t> p);
+Result<ListEnd> decode_list_end(std::span<const uint8_t> p);
+Result<DeleteRequest> decode_delete(std::span<const uint8_t> p);
+Result<DeleteResult> decode_delete_result(std::span<const uint8_t> p);
 
 }  // namespace ferry::protocol

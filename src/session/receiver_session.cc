@@ -15,6 +15,7 @@
 #include "codec/chunk_codec.h"
 #include "core/log.h"
 #include "io/batch_sync.h"
+#include "io/tree_walk.h"
 #include "transport/connect.h"
 
 namespace ferry {
@@ -165,6 +166,18 @@ Status ReceiverSession::handle_control_frame(const Frame& frame) {
       auto ab = protocol::decode_file_abort(frame.payload);
       return ab ? on_file_abort(*ab) : ab.status();
     }
+    case FrameType::kListRequest: {
+      auto req = protocol::decode_list_request(frame.payload);
+      if (!req) return req.status();
+      asio::post(pool_, [self = shared_from_this(), with_hashes = req->with_hashes] { self->list_destination(with_hashes); });
+      return Status::ok();
+    }
+    case FrameType::kDelete: {
+      auto req = protocol::decode_delete(frame.payload);
+      if (!req) return req.status();
+      asio::post(pool_, [self = shared_from_this(), paths = std::move(req->paths)] { self->delete_paths(paths); });
+      return Status::ok();
+    }
     case FrameType::kFinish:
       if (!list_ended_) return Status(Error::kProtocol, peer_ + " sent FINISH before the end of its file list");
       finish_received_ = true;
@@ -228,6 +241,42 @@ Status ReceiverSession::on_file_abort(const protocol::FileAbort& ab) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Sync: listing and deleting (pool)
+
+void ReceiverSession::list_destination(bool with_hashes) {
+  protocol::ListEntries batch;
+  size_t batch_bytes = 0;
+  uint32_t total = 0;
+  Status st = walk_beneath(root_, open_.dest_path, with_hashes, [&](const FileEntry& e, const Hash128* h) {
+    protocol::ListEntry le{e, h != nullptr, h ? *h : Hash128{}};
+    size_t sz = protocol::encoded_size(le);
+    if (batch_bytes + sz > protocol::kMaxControlPayload - 16 * 1024 && !batch.entries.empty()) {
+      send_control(protocol::encode(batch));
+      batch.entries.clear();
+      batch_bytes = 0;
+    }
+    batch_bytes += sz;
+    batch.entries.push_back(std::move(le));
+    ++total;
+  });
+  if (!batch.entries.empty()) send_control(protocol::encode(batch));
+  if (!st) log::warning("session from " + peer_ + ": listing the destination: " + st.message());
+  send_control(protocol::encode(protocol::ListEnd{total, st}));
+}
+
+void ReceiverSession::delete_paths(const std::vector<std::string>& paths) {
+  protocol::DeleteResult result;
+  for (const auto& p : paths) {
+    Status st = validate_relative_path(p);
+    std::string rel = st ? join_relative(open_.dest_path, p) : p;
+    if (st) st = remove_beneath(root_, rel);
+    if (st) log::info("session from " + peer_ + ": deleted '" + rel + "'");
+    result.outcomes.push_back({p, static_cast<uint16_t>(st.code()), st.is_ok() ? "" : st.message()});
+  }
+  send_control(protocol::encode(result));
+}
+
+// ---------------------------------------------------------------------------------------
 // Planning (pool)
 
 void ReceiverSession::plan_batch(std::vector<protocol::FileListEntry> batch) {
@@ -252,7 +301,21 @@ void ReceiverSession::plan_batch(std::vector<protocol::FileListEntry> batch) {
   }
   // What the receiver already holds must reach the sender before the plan that asks for it.
   for (const auto& h : have) send_control(protocol::encode(h));
-  send_control(protocol::encode(plan));
+  // Reasons can make a plan longer than the list it answers: cut it under the frame limit.
+  protocol::FilePlan part;
+  size_t bytes = 0;
+  for (auto& e : plan.entries) {
+    if (e.reason.size() > 1024) e.reason.resize(1024);
+    size_t sz = 7 + e.reason.size();
+    if (bytes + sz > protocol::kMaxControlPayload - 16 * 1024 && !part.entries.empty()) {
+      send_control(protocol::encode(part));
+      part.entries.clear();
+      bytes = 0;
+    }
+    bytes += sz;
+    part.entries.push_back(std::move(e));
+  }
+  if (!part.entries.empty()) send_control(protocol::encode(part));
 }
 
 protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out,
@@ -265,7 +328,7 @@ protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e
   if (Status st = validate_relative_path(e.entry.path); !st) return reject(st.message());
   std::string rel = join_relative(open_.dest_path, e.entry.path);
   if (rel.size() > kMaxPathBytes) return reject("path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
-  if (rel == ".ferry" || rel.rfind(".ferry/", 0) == 0) return reject("'.ferry' below the root is reserved for ferry's own state");
+  if (is_reserved_path(rel)) return reject("'.ferry' below the root is reserved for ferry's own state");
 
   struct stat st {};
   int err = root_.lstat_beneath(rel, &st);

@@ -102,6 +102,8 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void run_committer();  // pool: group commit of verified files (fsync, rename, fsync dirs)
   void resolve(RecvFile& file, const Status& st, const Hash128& hash);  // pool, file.mu held
   void finish();                                                    // pool: FINISH
+  void list_destination(bool with_hashes);                          // pool: LIST_REQUEST
+  void delete_paths(const std::vector<std::string>& paths);        // pool: DELETE
   std::shared_ptr<RecvFile> lookup(uint32_t file_id);
   asio::awaitable<void> acquire_budget(uint64_t bytes);
   void abort(const Status& st);  // network thread

@@ -5,7 +5,10 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "ferry/sender.h"
+#include "manifest/manifest_file.h"
+#include "manifest/path_filter.h"
 #include "manifest/scanner.h"
+#include "manifest/source_list.h"
 #include "protocol/frames.h"
 #include "session/process_limits.h"
 #include "session/sender_session.h"
@@ -47,11 +50,13 @@ protocol::Id128 derive_transfer_id(const std::vector<FileEntry>& files, const Fe
 // One attempt: a fresh network thread, pool and session over the same file list.
 std::shared_ptr<SenderSession> run_attempt(const std::vector<FileEntry>& files, const FerryUrl& dest,
                                            const SendOptions& options, const protocol::Id128& id,
-                                           protocol::ResumeMode resume) {
+                                           protocol::ResumeMode resume, const SyncOptions* sync,
+                                           const PathFilter& filter) {
   asio::io_context io(1);
   asio::thread_pool pool(worker_threads());
   auto session = std::make_shared<SenderSession>(io, pool, files, dest, options,
                                                  *CompressionSetting::parse(options.compress), id, resume);
+  if (sync) session->enable_sync(*sync, filter);
   asio::co_spawn(io, session->run(), [session](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -73,6 +78,18 @@ void merge(TransferReport* total, const TransferReport& r, bool first) {
     return;
   }
   total->status = r.status;
+  if (r.is_sync) {
+    uint64_t deleted = total->sync.deleted + r.sync.deleted;
+    total->sync = r.sync;  // the latest plan; deletions add up across attempts
+    total->sync.deleted = deleted;
+  }
+  if (r.files.size() != total->files.size()) {  // a sync re-planned: take the new list
+    uint64_t wire = total->bytes_on_wire, chunks = total->chunks_sent;
+    *total = r;
+    total->bytes_on_wire += wire;
+    total->chunks_sent += chunks;
+    return;
+  }
   total->bytes_on_wire += r.bytes_on_wire;
   total->chunks_sent += r.chunks_sent;
   total->chunks_resent += r.chunks_resent;
@@ -112,17 +129,58 @@ Status validate_send_options(const SendOptions& o) {
   return Status::ok();
 }
 
-TransferReport send_files(const std::vector<std::string>& sources, const FerryUrl& dest, const SendOptions& options) {
+namespace {
+
+// The entries to send: scanned SRCs, or exactly a manifest's or a list's files; then the
+// include/exclude rules.
+Result<std::vector<FileEntry>> select_sources(const std::vector<std::string>& sources, const SendOptions& options,
+                                              const PathFilter& filter) {
+  Result<std::vector<FileEntry>> files = std::vector<FileEntry>{};
+  if (!options.manifest_path.empty() || !options.files_from.empty()) {
+    if (sources.size() > 1) return Status(Error::kUsage, "with --manifest or --files-from, give at most one SRC (the directory the listed paths are relative to)");
+    std::string root = sources.empty() ? "" : sources[0];
+    if (!options.manifest_path.empty()) {
+      if (root.empty()) {
+        auto reader = ManifestReader::open(options.manifest_path);
+        if (!reader) return reader.status();
+        root = reader->root();
+      }
+      files = entries_from_manifest(options.manifest_path, root);
+    } else {
+      if (root.empty()) return Status(Error::kUsage, "--files-from needs the directory its paths are relative to as SRC");
+      files = entries_from_list(options.files_from, root);
+    }
+  } else {
+    ScanOptions scan_options;
+    scan_options.follow_symlinks = options.follow_symlinks;
+    files = scan_sources(sources, scan_options, [](const std::string& m) { log::warning(m); });
+  }
+  if (!files) return files.status();
+  if (!filter.empty()) return apply_filter(std::move(*files), filter);
+  return files;
+}
+
+Result<PathFilter> build_filter(const SendOptions& options) {
+  std::vector<FilterRule> rules;
+  for (const auto& r : options.filters) rules.push_back({r.include, r.pattern});
+  return PathFilter::build(rules);
+}
+
+TransferReport transfer(const std::vector<std::string>& sources, const FerryUrl& dest, const SendOptions& options,
+                        const SyncOptions* sync) {
   TransferReport total;
   if (Status st = validate_send_options(options); !st) {
     total.status = st;
     return total;
   }
+  auto filter = build_filter(options);
+  if (!filter) {
+    total.status = filter.status();
+    return total;
+  }
   tune_allocator_for_chunks();
   raise_open_file_limit();
-  ScanOptions scan_options;
-  scan_options.follow_symlinks = options.follow_symlinks;
-  auto files = scan_sources(sources, scan_options, [](const std::string& m) { log::warning(m); });
+  auto files = select_sources(sources, options, *filter);
   if (!files) {
     total.status = files.status();
     return total;
@@ -137,7 +195,7 @@ TransferReport send_files(const std::vector<std::string>& sources, const FerryUr
   bool ever_established = false;
   auto backoff = std::chrono::milliseconds(500);
   for (int attempt = 0;; ++attempt) {
-    auto session = run_attempt(*files, dest, options, id, resume);
+    auto session = run_attempt(*files, dest, options, id, resume, sync, *filter);
     merge(&total, session->report(), attempt == 0);
     ever_established |= session->established();
     if (session->established()) {
@@ -167,6 +225,25 @@ TransferReport send_files(const std::vector<std::string>& sources, const FerryUr
   }
   total.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return total;
+}
+
+}  // namespace
+
+TransferReport send_files(const std::vector<std::string>& sources, const FerryUrl& dest, const SendOptions& options) {
+  return transfer(sources, dest, options, nullptr);
+}
+
+TransferReport sync_tree(const std::string& source_dir, const FerryUrl& dest, const SendOptions& options,
+                         const SyncOptions& sync) {
+  if (!options.manifest_path.empty() || !options.files_from.empty()) {
+    TransferReport r;
+    r.status = Status(Error::kUsage, "ferry sync mirrors a directory; --manifest and --files-from are for ferry send");
+    return r;
+  }
+  // rsync's "SRC/ DEST/": the contents of SRC, whatever the trailing slash.
+  std::string src = source_dir;
+  while (src.size() > 1 && src.back() == '/') src.pop_back();
+  return transfer({src + "/"}, dest, options, &sync);
 }
 
 }  // namespace ferry

@@ -1,11 +1,13 @@
 #include "session/sender_session.h"
 
 #include <csignal>
+#include <set>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.h"
+#include "io/safe_path.h"
 #include "core/units.h"
 #include "session/process_limits.h"
 #include "transport/connect.h"
@@ -73,6 +75,11 @@ asio::awaitable<void> SenderSession::run() {
   auto self = shared_from_this();
   start_ = std::chrono::steady_clock::now();
   Status st = co_await open_session();
+  if (st && sync_) st = co_await read_destination_listing();
+  if (st && sync_) {
+    plan_sync();
+    if (!type_conflicts_.empty() && !sync_->dry_run) st = co_await delete_now(std::move(type_conflicts_));
+  }
   if (!st) {
     fail(st);
   } else {
@@ -192,6 +199,10 @@ Status SenderSession::handle_control_frame(const Frame& frame) {
                                                    std::to_string(files_.size()) + " entries failed");
       fail(final_status);  // done: records the status and tears down
       return Status::ok();
+    }
+    case FrameType::kDeleteResult: {
+      auto result = protocol::decode_delete_result(frame.payload);
+      return result ? on_delete_result(*result) : result.status();
     }
     case FrameType::kError:
       return status_from_error_frame(frame, control_->peer());
@@ -334,6 +345,13 @@ Status SenderSession::on_result(const protocol::FileResult& result) {
 
 void SenderSession::maybe_finish() {
   if (done_ || finish_sent_ || planned_entries_ != files_.size() || resolved_count_ != files_.size()) return;
+  // Sync deletes only after every file landed, so a failed transfer never leaves DEST with
+  // less than it had.
+  if (sync_ && !sync_->dry_run && !deletions_sent_ && !deletions_.empty()) {
+    send_deletions();
+    return;
+  }
+  if (delete_results_pending_ > 0) return;
   finish_sent_ = true;
   control_->send(protocol::encode_finish());
 }
@@ -535,6 +553,188 @@ void SenderSession::report_progress() {
     if (ec) return;
     if (auto self = weak.lock()) self->report_progress();
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// Sync
+
+void SenderSession::enable_sync(const SyncOptions& sync, PathFilter filter) {
+  sync_ = sync;
+  sync_filter_ = std::move(filter);
+  options_.overwrite = Overwrite::kAlways;  // the sender decided what to send from the listing
+  report_.is_sync = true;
+  report_.sync.dry_run = sync.dry_run;
+}
+
+asio::awaitable<Status> SenderSession::read_destination_listing() {
+  control_->send(protocol::encode(protocol::ListRequest{sync_->checksum}));
+  for (;;) {
+    auto frame = co_await control_->read_frame();
+    if (!frame) co_return frame.status();
+    if (frame->type == protocol::FrameType::kListEntries) {
+      auto list = protocol::decode_list_entries(frame->payload);
+      if (!list) co_return list.status();
+      for (auto& e : list->entries) {
+        if (Status st = validate_relative_path(e.entry.path); !st)
+          co_return Status(Error::kProtocol, control_->peer() + " listed an invalid path: " + st.message());
+        std::string path = e.entry.path;
+        dest_listing_[path] = std::move(e);
+      }
+    } else if (frame->type == protocol::FrameType::kListEnd) {
+      auto end = protocol::decode_list_end(frame->payload);
+      if (!end) co_return end.status();
+      listing_complete_ = end->status.is_ok() && end->total == dest_listing_.size();
+      if (!listing_complete_)
+        log::warning("the listing of the destination is incomplete (" + end->status.message() +
+                     "); nothing will be deleted");
+      co_return Status::ok();
+    } else {
+      co_return unexpected_frame(*frame, protocol::FrameType::kListEnd, control_->peer());
+    }
+  }
+}
+
+void SenderSession::plan_sync() {
+  SyncCounts& c = report_.sync;
+  const bool dry = sync_->dry_run;
+  std::vector<FileEntry> to_send;
+  std::vector<FileReport> others;
+  std::set<std::string> in_source;
+  for (auto& e : files_) {
+    in_source.insert(e.path);
+    auto it = dest_listing_.find(e.path);
+    const FileEntry* d = it == dest_listing_.end() ? nullptr : &it->second.entry;
+    bool conflict = d && d->type != e.type && (d->type == FileType::kDirectory || e.type == FileType::kDirectory);
+    if (conflict) type_conflicts_.push_back(e.path);
+    bool same = false;
+    if (d && !conflict && d->type == e.type) {
+      switch (e.type) {
+        case FileType::kDirectory: same = d->mode == e.mode && d->mtime_ns == e.mtime_ns; break;
+        case FileType::kSymlink: same = d->link_target == e.link_target; break;
+        case FileType::kRegular:
+          if (d->size != e.size) break;
+          if (!sync_->checksum) {
+            same = d->mtime_ns == e.mtime_ns;
+          } else if (it->second.has_hash) {
+            auto src = SourceFile::open(e.source_path, e.size);
+            StreamingHash128 h;
+            std::vector<uint8_t> buf(1 << 20);
+            bool ok = static_cast<bool>(src);
+            for (uint64_t off = 0; ok && off < e.size; off += buf.size()) {
+              size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.size - off));
+              ok = static_cast<bool>((*src)->read_at(off, buf.data(), n));
+              h.update(buf.data(), n);
+            }
+            same = ok && h.digest() == it->second.hash;
+          }
+          break;
+      }
+    }
+    const char* action = same ? "skip" : d ? "update" : "send";
+    if (same) ++c.skip;
+    else if (d) ++c.update, c.update_bytes += e.size;
+    else ++c.send, c.send_bytes += e.size;
+    // Directories always travel (mkdir is idempotent; their mode and mtime are set last).
+    if (!dry && (!same || e.type == FileType::kDirectory)) {
+      to_send.push_back(e);
+    } else if (dry || e.type != FileType::kDirectory) {
+      const char* type = e.type == FileType::kRegular ? "file" : e.type == FileType::kDirectory ? "dir" : "symlink";
+      others.push_back({e.path, type, e.size, dry ? action : "skipped", "", ""});
+    }
+  }
+  if (sync_->delete_extraneous && listing_complete_) {
+    // What a type conflict removes first takes its contents with it.
+    std::set<std::string> removed_dirs(type_conflicts_.begin(), type_conflicts_.end());
+    auto under_removed_or_protected = [&](const std::string& path) {
+      for (size_t pos = path.find('/'); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+        std::string anc = path.substr(0, pos);
+        if (removed_dirs.count(anc) || sync_filter_.excluded(anc, true)) return true;
+      }
+      return false;
+    };
+    for (const auto& [path, le] : dest_listing_) {  // std::map: parents before children
+      bool is_dir = le.entry.type == FileType::kDirectory;
+      if (in_source.count(path) || under_removed_or_protected(path) || sync_filter_.excluded(path, is_dir)) continue;
+      deletions_.push_back(path);
+      if (is_dir) removed_dirs.insert(path);
+      ++c.remove;
+      others.push_back({path, is_dir ? "dir" : le.entry.type == FileType::kSymlink ? "symlink" : "file",
+                        le.entry.size, dry ? "delete" : "pending-delete", "", ""});
+    }
+  }
+  files_ = std::move(to_send);
+  send_files_.clear();
+  send_files_.resize(files_.size());
+  resolved_.assign(files_.size(), 0);
+  report_.files.clear();
+  report_.files_total = files_.size();
+  for (const auto& f : files_) {
+    const char* type = f.type == FileType::kRegular ? "file" : f.type == FileType::kDirectory ? "dir" : "symlink";
+    report_.files.push_back({f.path, type, f.size, "pending", "", ""});
+  }
+  for (auto& o : others) {
+    if (o.action == "pending-delete") delete_report_index_[o.path] = report_.files.size();
+    report_.files.push_back(std::move(o));
+  }
+}
+
+void SenderSession::send_deletions() {
+  deletions_sent_ = true;
+  protocol::DeleteRequest batch;
+  size_t bytes = 0;
+  for (const auto& p : deletions_) {
+    if (bytes + p.size() + 2 > protocol::kMaxControlPayload - 16 * 1024 && !batch.paths.empty()) {
+      control_->send(protocol::encode(batch));
+      ++delete_results_pending_;
+      batch.paths.clear();
+      bytes = 0;
+    }
+    bytes += p.size() + 2;
+    batch.paths.push_back(p);
+  }
+  if (!batch.paths.empty()) {
+    control_->send(protocol::encode(batch));
+    ++delete_results_pending_;
+  }
+}
+
+asio::awaitable<Status> SenderSession::delete_now(std::vector<std::string> paths) {
+  std::swap(deletions_, paths);
+  send_deletions();
+  std::swap(deletions_, paths);
+  deletions_sent_ = false;
+  while (delete_results_pending_ > 0) {
+    auto frame = co_await control_->read_frame();
+    if (!frame) co_return frame.status();
+    if (frame->type != protocol::FrameType::kDeleteResult)
+      co_return unexpected_frame(*frame, protocol::FrameType::kDeleteResult, control_->peer());
+    auto result = protocol::decode_delete_result(frame->payload);
+    if (!result) co_return result.status();
+    if (Status st = on_delete_result(*result); !st) co_return st;
+  }
+  co_return Status::ok();
+}
+
+Status SenderSession::on_delete_result(const protocol::DeleteResult& result) {
+  if (delete_results_pending_ == 0) return Status(Error::kProtocol, control_->peer() + " sent an unexpected DELETE_RESULT");
+  --delete_results_pending_;
+  for (const auto& o : result.outcomes) {
+    auto at = delete_report_index_.find(o.path);
+    FileReport* rep = at == delete_report_index_.end() ? nullptr : &report_.files[at->second];
+    if (o.status == 0) {
+      ++report_.sync.deleted;
+      if (rep) rep->action = "deleted";
+    } else {
+      ++report_.files_failed;
+      log::error("could not delete '" + o.path + "' on " + control_->peer() + ": " + o.message);
+      if (rep) {
+        rep->action = "failed";
+        rep->error = o.message;
+      }
+    }
+  }
+  maybe_finish();
+  return Status::ok();
 }
 
 }  // namespace ferry

@@ -19,6 +19,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <map>
+#include <unordered_map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -31,6 +33,7 @@
 #include "ferry/url.h"
 #include "io/source_file.h"
 #include "manifest/file_entry.h"
+#include "manifest/path_filter.h"
 #include "session/chunk_scheduler.h"
 #include "session/compression_governor.h"
 #include "transport/chunk_transport.h"
@@ -42,6 +45,10 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   SenderSession(asio::io_context& io, asio::thread_pool& pool, std::vector<FileEntry> files, FerryUrl dest,
                 SendOptions options, CompressionSetting compression, protocol::Id128 transfer_id,
                 protocol::ResumeMode resume);
+  // Makes this a sync session: before sending, the destination is listed and only new and
+  // changed entries are sent; extraneous ones are deleted after. `filter` protects excluded
+  // destination paths from deletion.
+  void enable_sync(const SyncOptions& sync, PathFilter filter);
 
   // Runs the whole transfer; returns when it has ended (report().status says how).
   asio::awaitable<void> run();
@@ -76,6 +83,12 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   Status on_nack(const protocol::ChunkNack& nack);
   Status on_result(const protocol::FileResult& result);
   Status on_have(protocol::HaveChunks have);
+  // Sync: read the destination's listing, then decide what to send, update, delete, skip.
+  asio::awaitable<Status> read_destination_listing();
+  asio::awaitable<Status> delete_now(std::vector<std::string> paths);  // before the file list
+  void plan_sync();
+  void send_deletions();
+  Status on_delete_result(const protocol::DeleteResult& result);
   void chunk_skipped(ChunkTask task, uint32_t len, uint64_t reserved);  // receiver had it
 
   void pump();
@@ -106,6 +119,15 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   std::vector<uint8_t> resolved_;                      // per file_id: plan or result received
   std::map<uint32_t, std::vector<std::pair<uint32_t, uint64_t>>> have_;  // HAVE_CHUNKS before their plan
   protocol::Id128 transfer_id_;
+  std::optional<SyncOptions> sync_;
+  PathFilter sync_filter_;
+  std::map<std::string, protocol::ListEntry> dest_listing_;
+  bool listing_complete_ = false;
+  std::vector<std::string> deletions_;  // after every file landed
+  std::vector<std::string> type_conflicts_;  // deleted before the file list (dir <-> file)
+  bool deletions_sent_ = false;
+  size_t delete_results_pending_ = 0;
+  std::unordered_map<std::string, size_t> delete_report_index_;  // path -> report_.files index
   protocol::ResumeMode resume_;
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> data_streams_;

@@ -129,9 +129,12 @@ TransferReport sample_report() {
   r.bytes_on_wire = 5'000'123;
   r.chunks_sent = 17;
   r.chunks_resent = 3;
+  r.chunks_resumed = 4;
+  r.bytes_resumed = 16'777'216;
+  r.reconnects = 2;
   r.seconds = 2.5;
   r.files.push_back({"a.txt", "file", 5'000'000, "sent", "0123456789abcdef0123456789abcdef", ""});
-  r.files.push_back({"dir", "dir", 0, "created", "", ""});
+  r.files.push_back({"dir", "dir", 0, "ok", "", ""});
   r.files.push_back({"bad", "file", 10, "failed", "", "refused: path escapes"});
   return r;
 }
@@ -240,12 +243,13 @@ TEST(ReportJson, FieldsArePresentWithTheirValues) {
   auto v = python_eval(j, {"sorted(d.keys())", "d['ok']", "d['exit_code']", "d['error']", "d['files_total']",
                            "d['files_sent']", "d['files_skipped']", "d['files_failed']", "d['bytes_on_disk']",
                            "d['bytes_on_wire']", "d['chunks_sent']", "d['chunks_resent']", "d['seconds']",
-                           "d['throughput_MBps']", "len(d['files'])"});
-  ASSERT_EQ(v.size(), 15u) << j;
+                           "d['throughput_MBps']", "len(d['files'])", "d['chunks_resumed']", "d['bytes_resumed']",
+                           "d['reconnects']"});
+  ASSERT_EQ(v.size(), 18u) << j;
   EXPECT_EQ(v[0],
-            "[\"bytes_on_disk\", \"bytes_on_wire\", \"chunks_resent\", \"chunks_sent\", \"error\", \"exit_code\", "
-            "\"files\", \"files_failed\", \"files_sent\", \"files_skipped\", \"files_total\", \"ok\", \"seconds\", "
-            "\"throughput_MBps\"]");
+            "[\"bytes_on_disk\", \"bytes_on_wire\", \"bytes_resumed\", \"chunks_resent\", \"chunks_resumed\", "
+            "\"chunks_sent\", \"error\", \"exit_code\", \"files\", \"files_failed\", \"files_sent\", "
+            "\"files_skipped\", \"files_total\", \"ok\", \"reconnects\", \"seconds\", \"throughput_MBps\"]");
   EXPECT_EQ(v[1], "true");
   EXPECT_EQ(v[2], "0");
   EXPECT_EQ(v[3], "\"\"");
@@ -260,6 +264,9 @@ TEST(ReportJson, FieldsArePresentWithTheirValues) {
   EXPECT_EQ(v[12], "2.5");
   EXPECT_EQ(v[13], "2.0");  // 5,000,000 bytes in 2.5 s = 2.0 MB/s
   EXPECT_EQ(v[14], "3");
+  EXPECT_EQ(v[15], "4");
+  EXPECT_EQ(v[16], "16777216");
+  EXPECT_EQ(v[17], "2");
 }
 
 TEST(ReportJson, PerFileFieldsAndOptionalKeys) {

@@ -469,7 +469,8 @@ TEST(FrameCodecRoundTrip, LongMessagesAreCutTo4096BytesAndStillDecode) {
 
 TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
   const std::vector<uint8_t> known = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12,
-                                      0x13, 0x20, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31, 0x3F};
+                                      0x13, 0x20, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31, 0x3F,
+                                      0x40, 0x41, 0x42, 0x43, 0x44};
   int accepted = 0;
   for (int t = 0; t < 256; ++t) {
     bool is_known = std::find(known.begin(), known.end(), t) != known.end();
@@ -486,7 +487,7 @@ TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
       expect_protocol_error(r, "type " + std::to_string(t));
     }
   }
-  EXPECT_EQ(accepted, 18);
+  EXPECT_EQ(accepted, 23);
 }
 
 TEST(FrameHeader, NonZeroFlagsAreRejected) {
@@ -934,6 +935,65 @@ TEST(FrameDecoderRobustness, MutatedValidPayloadsNeverCrashAnyDecoder) {
     if (HasFailure()) break;
   }
   EXPECT_GT(accepted, 0);
+}
+
+TEST(FrameCodecRoundTrip, SyncFramesRoundTrip) {
+  ListEntries list;
+  ListEntry a;
+  a.entry.path = "shots/a b.exr";
+  a.entry.size = 123;
+  a.entry.mtime_ns = -5;
+  a.entry.mode = 0640;
+  a.has_hash = true;
+  a.hash = Hash128{1, 2};
+  ListEntry l;
+  l.entry.path = "link";
+  l.entry.type = FileType::kSymlink;
+  l.entry.link_target = "../x";
+  list.entries = {a, l};
+  Bytes f = encode(list);
+  auto h = decode_header(f.data(), kDefaultChunkSize);
+  ASSERT_TRUE(h.is_ok());
+  EXPECT_EQ(h->type, FrameType::kListEntries);
+  auto out = decode_list_entries(std::span(f).subspan(kFrameHeaderSize));
+  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+  ASSERT_EQ(out->entries.size(), 2u);
+  EXPECT_EQ(out->entries[0].entry.path, "shots/a b.exr");
+  EXPECT_EQ(out->entries[0].entry.mtime_ns, -5);
+  EXPECT_TRUE(out->entries[0].has_hash);
+  EXPECT_EQ(out->entries[0].hash, (Hash128{1, 2}));
+  EXPECT_EQ(out->entries[1].entry.link_target, "../x");
+  EXPECT_FALSE(out->entries[1].has_hash);
+
+  Bytes e = encode(ListEnd{7, Status(Error::kLocalIo, "walk failed")});
+  auto end = decode_list_end(std::span(e).subspan(kFrameHeaderSize));
+  ASSERT_TRUE(end.is_ok());
+  EXPECT_EQ(end->total, 7u);
+  EXPECT_EQ(end->status.code(), Error::kLocalIo);
+
+  Bytes d = encode(DeleteRequest{{"a", "b/c"}});
+  auto del = decode_delete(std::span(d).subspan(kFrameHeaderSize));
+  ASSERT_TRUE(del.is_ok());
+  EXPECT_EQ(del->paths, (std::vector<std::string>{"a", "b/c"}));
+
+  Bytes r = encode(DeleteResult{{{"a", 0, ""}, {"b/c", 5, "busy"}}});
+  auto res = decode_delete_result(std::span(r).subspan(kFrameHeaderSize));
+  ASSERT_TRUE(res.is_ok());
+  ASSERT_EQ(res->outcomes.size(), 2u);
+  EXPECT_EQ(res->outcomes[1].status, 5u);
+  EXPECT_EQ(res->outcomes[1].message, "busy");
+}
+
+TEST(FrameCodecMalformed, SyncFramesRejectTruncationAndLyingCounts) {
+  Bytes f = encode(DeleteRequest{{"abc"}});
+  std::span<const uint8_t> p = std::span(f).subspan(kFrameHeaderSize);
+  for (size_t n = 0; n < p.size(); ++n) EXPECT_FALSE(decode_delete(p.first(n)).is_ok()) << n;
+  const uint8_t lying[] = {0xFF, 0xFF, 0xFF, 0xFF, 0, 0};
+  EXPECT_FALSE(decode_list_entries(lying).is_ok());
+  EXPECT_FALSE(decode_delete(lying).is_ok());
+  EXPECT_FALSE(decode_delete_result(lying).is_ok());
+  const uint8_t bad_flags[] = {2};
+  EXPECT_FALSE(decode_list_request(bad_flags).is_ok());
 }
 
 }  // namespace
