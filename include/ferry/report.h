@@ -21,6 +21,8 @@ struct FileReport {
   std::string error;     // why it failed
 };
 
+inline constexpr int kSyncNothingToDo = 10;
+
 // What `ferry sync` decided and did.
 struct SyncCounts {
   bool dry_run = false;
@@ -49,6 +51,9 @@ struct TransferReport {
   SyncCounts sync;
 
   std::string to_json() const;
+  // The process exit code: the status's, except that a successful sync that had nothing to
+  // do exits kSyncNothingToDo (so schedulers can tell "in sync" from "transferred").
+  int exit_code() const;
 };
 
 // JSON string escaping (control characters, quotes, backslash; invalid UTF-8 bytes as

@@ -22,9 +22,6 @@ namespace {
 
 using namespace ferry;
 
-// Exit code of `ferry sync` when DEST was already a copy of SRC (documented in ferry(1)).
-constexpr int kSyncNothingToDo = 10;
-
 int fail(const Status& st) {
   log::error(st.message());
   return exit_code(st.code());
@@ -120,8 +117,11 @@ struct TransferFlags {
           ->check(CLI::IsMember({"always", "never", "diff"}));
     app->add_option("--memory", memory_text, "budget for all buffers in flight (default 256M)");
     app->add_flag("-L,--follow-symlinks", so.follow_symlinks, "send what symlinks point to instead of the links");
-    app->add_option("--include", includes, "include paths matching PATTERN (rsync-like; repeatable, in order)");
-    app->add_option("--exclude", excludes, "exclude paths matching PATTERN (rsync-like; repeatable, in order)");
+    // One PATTERN per occurrence, so a rule never swallows the SRC arguments after it.
+    app->add_option("--include", includes, "include paths matching PATTERN (rsync-like; repeatable, in order)")
+        ->allow_extra_args(false);
+    app->add_option("--exclude", excludes, "exclude paths matching PATTERN (rsync-like; repeatable, in order)")
+        ->allow_extra_args(false);
     app->add_option("--resume", so.resume, "trust in partial files of an interrupted run: off, attrs, sparse or full (default sparse)")
         ->check(CLI::IsMember({"off", "attrs", "sparse", "full"}));
     app->add_option("--transfer-id", so.transfer_id, "name of the transfer for resume (default: derived from the sources and destination)");
@@ -158,7 +158,7 @@ int report_and_exit(const TransferReport& report, const TransferFlags& f) {
   if (f.json) std::printf("%s\n", report.to_json().c_str());
   else if (!f.quiet && (report.status.is_ok() || report.status.code() == Error::kPartial)) print_text_summary(report);
   if (!report.status.is_ok()) log::error(report.status.message());
-  return exit_code(report.status.code());
+  return report.exit_code();
 }
 
 int run_recv(ReceiveOptions ro, const std::string& memory_text, bool quiet, int verbose) {
@@ -286,9 +286,7 @@ int main(int argc, char** argv) {
     if (!url) return fail(url.status());
     TransferReport report = sync_tree(sync_src, *url, yf.so, sync_opts);
     if (sync_opts.dry_run && report.status.is_ok() && !yf.json) print_plan(report, yf.verbose > 0);
-    int rc = report_and_exit(report, yf);
-    if (rc == 0 && !report.sync.changed()) return kSyncNothingToDo;
-    return rc;
+    return report_and_exit(report, yf);
   }
 
   if (recv->parsed()) return run_recv(ro, recv_memory_text, recv_quiet, recv_verbose);

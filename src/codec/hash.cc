@@ -128,6 +128,19 @@ Status OrderedFileHasher::add_chunk(uint32_t index, const uint8_t* data, size_t 
   return advance_locked();
 }
 
+Status OrderedFileHasher::add_chunk_shared(uint32_t index, std::shared_ptr<const uint8_t> data, size_t len) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index < chunk_count_ && index != cursor_ && !present_[index] &&
+        len == chunk_length(file_size_, chunk_size_, index) && held_.size() < kMaxHeldChunks) {
+      present_[index] = true;
+      held_.emplace(index, std::move(data));
+      return Status::ok();
+    }
+  }
+  return add_chunk(index, data.get(), len);
+}
+
 Status OrderedFileHasher::add_chunk_on_disk(uint32_t index) {
   std::lock_guard<std::mutex> lock(mu_);
   if (index >= chunk_count_) {
@@ -144,9 +157,15 @@ Status OrderedFileHasher::add_chunk_on_disk(uint32_t index) {
 Status OrderedFileHasher::advance_locked() {
   std::unique_ptr<uint8_t[]> scratch;
   while (cursor_ < chunk_count_ && present_[cursor_]) {
-    if (!scratch) scratch = std::make_unique_for_overwrite<uint8_t[]>(chunk_size_);
     const uint64_t offset = static_cast<uint64_t>(cursor_) * chunk_size_;
     const uint32_t len = chunk_length(file_size_, chunk_size_, cursor_);
+    if (auto it = held_.find(cursor_); it != held_.end()) {
+      hasher_.update(it->second.get(), len);  // kept in memory: no read-back
+      held_.erase(it);
+      ++cursor_;
+      continue;
+    }
+    if (!scratch) scratch = std::make_unique_for_overwrite<uint8_t[]>(chunk_size_);
     Status st = read_back_ ? read_back_(offset, scratch.get(), len)
                            : Status(Error::kInternal, "no read-back function");
     if (!st.is_ok()) {

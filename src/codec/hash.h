@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -62,6 +63,12 @@ class OrderedFileHasher {
   // Returns an error only if read_back fails.
   Status add_chunk(uint32_t index, const uint8_t* data, size_t len);
 
+  // Like add_chunk, but for a chunk that arrives early the hasher may keep `data` (up to
+  // kMaxHeldChunks per file) and hash it from memory when the cursor gets there, instead of
+  // reading it back from the file: one pass over memory saved per out-of-order chunk.
+  static constexpr size_t kMaxHeldChunks = 2;
+  Status add_chunk_shared(uint32_t index, std::shared_ptr<const uint8_t> data, size_t len);
+
   // Marks chunk `index` as present without its bytes (e.g. verified in an earlier run); the
   // cursor will read it back when it gets there.
   Status add_chunk_on_disk(uint32_t index);
@@ -79,6 +86,7 @@ class OrderedFileHasher {
   ReadBack read_back_;
   mutable std::mutex mu_;
   std::vector<bool> present_;
+  std::map<uint32_t, std::shared_ptr<const uint8_t>> held_;  // early chunks kept in memory
   uint32_t cursor_ = 0;  // invariant: chunks [0, cursor_) are hashed, in order
   StreamingHash128 hasher_;
 };

@@ -41,11 +41,16 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+int TransferReport::exit_code() const {
+  if (is_sync && status.is_ok() && !sync.changed()) return kSyncNothingToDo;
+  return ferry::exit_code(status.code());
+}
+
 std::string TransferReport::to_json() const {
   std::string j = "{";
   auto num = [&](const char* k, uint64_t v) { j += "\"" + std::string(k) + "\":" + std::to_string(v) + ","; };
   j += "\"ok\":" + std::string(status.is_ok() ? "true" : "false") + ",";
-  j += "\"exit_code\":" + std::to_string(exit_code(status.code())) + ",";
+  j += "\"exit_code\":" + std::to_string(exit_code()) + ",";
   j += "\"error\":\"" + json_escape(status.is_ok() ? "" : status.to_string()) + "\",";
   num("files_total", files_total);
   num("files_sent", files_sent);

@@ -540,10 +540,10 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
   // next run does not have to send.
 
   const uint8_t* raw = payload.get();
-  Buffer decoded;
+  std::shared_ptr<uint8_t[]> decoded;
   uint16_t nack_reason = 0;
   if (h.codec == static_cast<uint8_t>(Codec::kZstd)) {
-    decoded = make_buffer(h.raw_length);
+    decoded = std::shared_ptr<uint8_t[]>(make_buffer(h.raw_length));
     if (!thread_codec().decompress(Codec::kZstd, payload.get(), payload_len, decoded.get(), h.raw_length)) nack_reason = 2;
     raw = decoded.get();
   }
@@ -590,7 +590,11 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
   Status st = file->staged->write_at(offset, raw, h.raw_length);
   // A chunk the receiver held from an earlier run is only hashed at finalize (it may still be
   // replaced); every other chunk is hashed now, in order where possible.
-  if (st && !file->prior[h.chunk_index]) st = file->hasher->add_chunk(h.chunk_index, raw, h.raw_length);
+  if (st && !file->prior[h.chunk_index]) {
+    // The hasher may keep an early chunk's buffer instead of reading it back later.
+    std::shared_ptr<uint8_t[]> owner = decoded ? decoded : std::shared_ptr<uint8_t[]>(std::move(payload));
+    st = file->hasher->add_chunk_shared(h.chunk_index, std::shared_ptr<const uint8_t>(owner, raw), h.raw_length);
+  }
   if (st && journal_ && file->slot != RecvFile::kNoSlot) journal_->chunk_done(file->slot, h.chunk_index, h.xxh3_64);
   if (st && fault_sigkill_after_chunks_ && ++chunks_written_ >= fault_sigkill_after_chunks_) ::raise(SIGKILL);
   std::unique_lock lock(file->mu);

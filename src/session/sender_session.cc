@@ -1,6 +1,7 @@
 #include "session/sender_session.h"
 
 #include <csignal>
+#include <cstring>
 #include <set>
 
 #include <boost/asio/post.hpp>
@@ -348,8 +349,14 @@ void SenderSession::maybe_finish() {
   // Sync deletes only after every file landed, so a failed transfer never leaves DEST with
   // less than it had.
   if (sync_ && !sync_->dry_run && !deletions_sent_ && !deletions_.empty()) {
-    send_deletions();
-    return;
+    if (report_.files_failed == 0) {
+      send_deletions();
+      return;
+    }
+    // Like rsync after an I/O error: a run that could not mirror everything deletes nothing.
+    log::warning("not deleting " + std::to_string(deletions_.size()) + " extraneous entries: " +
+                 std::to_string(report_.files_failed) + " entries failed to transfer");
+    deletions_sent_ = true;
   }
   if (delete_results_pending_ > 0) return;
   finish_sent_ = true;
@@ -431,7 +438,8 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
   bool file_hashed = false;
   if (!task.resend) {
     if (!skip) ++f.sent_distinct;  // before add_chunk: complete() implies every chunk is counted
-    if (Status st = hasher->add_chunk(task.chunk_index, raw->get(), len); !st) return fail_chunk(st);
+    std::shared_ptr<const uint8_t> bytes(raw, raw->get());  // shares ownership of the buffer
+    if (Status st = hasher->add_chunk_shared(task.chunk_index, std::move(bytes), len); !st) return fail_chunk(st);
     file_hashed = hasher->complete();
   }
   if (skip) {
@@ -462,8 +470,12 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
   while (left > 0 && !corrupt_remaining_.compare_exchange_weak(left, left - 1)) {
   }
   if (left > 0) {
-    uint8_t* p = packed ? packed->get() : raw->get();
-    p[payload_len / 2] ^= 0x5A;
+    // Damage a copy: the hasher may still hold the original buffer.
+    auto damaged = std::make_shared<Buffer>(make_buffer(payload_len));
+    std::memcpy(damaged->get(), packed ? packed->get() : raw->get(), payload_len);
+    damaged->get()[payload_len / 2] ^= 0x5A;
+    packed = std::move(damaged);
+    header.codec = header.codec;  // unchanged: same codec, damaged bytes
   }
   asio::post(io_, [self = shared_from_this(), task, header, raw, packed, payload_len, reserved, file_hashed] {
     self->chunk_ready(task, header, raw, packed, payload_len, reserved);
@@ -631,6 +643,7 @@ void SenderSession::plan_sync() {
       }
     }
     const char* action = same ? "skip" : d ? "update" : "send";
+    if (same && e.type == FileType::kRegular && !dry) ++report_.files_skipped;
     if (same) ++c.skip;
     else if (d) ++c.update, c.update_bytes += e.size;
     else ++c.send, c.send_bytes += e.size;
