@@ -169,5 +169,39 @@ TEST(CliTest, SigtermStopsTheReceiverWithExitCode8) {
   EXPECT_EQ(r.exit_code, 8) << r.err;
 }
 
+TEST(CliTest, ManifestThenVerifyExitsZeroAndAFlippedByteExitsSeven) {
+  TempDir src("src"), work("work");
+  ASSERT_EQ(mkdir((src / "seq").c_str(), 0755), 0);
+  for (int i = 0; i < 5; ++i) write_random_file(src / ("seq/f." + std::to_string(i) + ".exr"), 40000, i);
+  std::string m = work / "seq.manifest";
+  Finished made = run({kFerry, "manifest", "-q", src.path(), "-o", m});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Finished ok = run({kFerry, "verify", "-q", src.path(), "--manifest", m});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  std::string content = read_text(src / "seq/f.3.exr");
+  content[777] = static_cast<char>(content[777] ^ 1);
+  write_text(src / "seq/f.3.exr", content);
+  Finished bad = run({kFerry, "verify", "-q", src.path(), "--manifest", m});
+  EXPECT_EQ(bad.exit_code, 7);
+  EXPECT_NE(bad.out.find("mismatch   seq/f.3.exr"), std::string::npos) << bad.out;
+}
+
+TEST(CliTest, SyncExitsZeroWhenItTransferredAndTenWhenNothingWasToDo) {
+  TempDir src("src"), dst("dst");
+  write_text(src / "a.txt", "a");
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "-q"});
+  std::string url = read_line(rx.out_fd);
+  Finished first = run({kFerry, "sync", "-q", src.path(), url + "m"});
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  Finished again = run({kFerry, "sync", "-q", "--json", src.path(), url + "m"});
+  EXPECT_EQ(again.exit_code, 10) << again.err;
+  EXPECT_NE(again.out.find("\"exit_code\":10"), std::string::npos) << again.out;
+  Finished excluded = run({kFerry, "sync", "-q", "--exclude", "*.tmp", src.path(), url + "m"});
+  EXPECT_EQ(excluded.exit_code, 10) << "an --exclude rule must not swallow SRC: " << excluded.err;
+  kill(rx.pid, SIGTERM);
+  wait_for(rx);
+  EXPECT_EQ(read_text(dst / "m/a.txt"), "a");
+}
+
 }  // namespace
 }  // namespace ferry::test

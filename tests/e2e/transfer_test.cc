@@ -73,7 +73,7 @@ TEST_F(TransferTest, EmptyFilesDirsSymlinksUnicodeAndModesArePreserved) {
   EXPECT_TRUE(S_ISLNK(st.st_mode));
 }
 
-// On loopback the link is never the bottleneck, so auto compresses only its 1-in-32 samples
+// On loopback the link is never the bottleneck, so auto compresses only its 1-in-128 samples
 // (the governor's choices are unit-tested in compression_governor_test); an explicit level
 // always compresses.
 TEST_F(TransferTest, CompressionShrinksTheWireForCompressibleDataAndNoneSendsItRaw) {
