@@ -8,7 +8,7 @@ PKGS=(
   libboost1.81-dev liburing-dev libzstd-dev libxxhash-dev libssl-dev libcli11-dev
   googletest libgtest-dev
   # used by the tests and the benchmarks
-  python3 openssl iproute2 procps
+  python3 openssl iproute2 procps xxhash
 )
 BENCH_PKGS=(rsync openssh-client openssh-server iperf3)
 
