@@ -73,6 +73,8 @@ struct ReceiveOptions {
   std::string root;                       // destination root; created if missing
   bool once = false;                      // exit after the first session ends
   uint64_t memory = 256ull << 20;         // budget for every receive buffer in flight
+  // A connection that has not finished HELLO and OPEN_SESSION/JOIN_STREAM by then is closed.
+  std::chrono::milliseconds handshake_timeout{30'000};
   // TEST-ONLY FAULT: SIGKILL this process after N chunks were written and journaled (the CLI
   // sets it from FERRY_TEST_SIGKILL_AFTER_CHUNKS), so tests can kill -9 at a seeded point.
   uint64_t fault_sigkill_after_chunks = 0;

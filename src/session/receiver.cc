@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +25,8 @@
 
 namespace ferry {
 namespace {
+
+using namespace asio::experimental::awaitable_operators;
 
 class EmbeddedReceiver final : public Receiver {
  public:
@@ -107,8 +110,21 @@ class EmbeddedReceiver final : public Receiver {
     conn.close_after_flush();
   }
 
+  // A peer that connects and then says nothing must not hold a connection forever.
+  asio::awaitable<Result<Frame>> read_handshake_frame(FrameSocket& conn) {
+    asio::steady_timer timer(io_, options_.handshake_timeout);
+    auto outcome = co_await (conn.read_frame() || timer.async_wait(asio::use_awaitable));
+    if (outcome.index() == 1) {
+      log::warning(conn.peer() + ": no handshake within " + std::to_string(options_.handshake_timeout.count()) +
+                   " ms; closing");
+      conn.close();
+      co_return Status(Error::kNetwork, "handshake timed out");
+    }
+    co_return std::get<0>(std::move(outcome));
+  }
+
   asio::awaitable<void> serve(std::shared_ptr<FrameSocket> conn) {
-    auto hello_frame = co_await conn->read_frame();
+    auto hello_frame = co_await read_handshake_frame(*conn);
     if (!hello_frame) co_return;
     if (hello_frame->type != protocol::FrameType::kHello) co_return refuse(*conn, Error::kProtocol, "expected HELLO");
     auto hello = protocol::decode_hello(hello_frame->payload);
@@ -120,7 +136,7 @@ class EmbeddedReceiver final : public Receiver {
                            ".." + std::to_string(protocol::kMaxVersion));
     conn->send(protocol::encode(protocol::Welcome{version, protocol::kMaxChunkSize, protocol::kMaxStreams}));
 
-    auto frame = co_await conn->read_frame();
+    auto frame = co_await read_handshake_frame(*conn);
     if (!frame) co_return;
     if (frame->type == protocol::FrameType::kOpenSession) {
       auto open = protocol::decode_open_session(frame->payload);

@@ -201,11 +201,13 @@ inline bool wait_until_journals_released(const std::string& root) {
 // A real receiver on 127.0.0.1:<free port>, served from a background thread.
 class ReceiverThread {
  public:
-  explicit ReceiverThread(const std::string& root, uint64_t memory = 256ull << 20) {
+  explicit ReceiverThread(const std::string& root, uint64_t memory = 256ull << 20,
+                          std::chrono::milliseconds handshake_timeout = std::chrono::milliseconds(30'000)) {
     ReceiveOptions o;
     o.listen = "127.0.0.1:0";
     o.root = root;
     o.memory = memory;
+    o.handshake_timeout = handshake_timeout;
     auto r = Receiver::create(o);
     if (!r) {
       ADD_FAILURE() << r.status().to_string();

@@ -197,6 +197,24 @@ TEST_F(HostilePeerTest, GarbageInsteadOfHelloIsDroppedAndTheReceiverKeepsServing
   expect_receiver_still_serves(rx);
 }
 
+TEST_F(HostilePeerTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
+  ReceiverThread rx(root_, 256ull << 20, std::chrono::milliseconds(300));
+  RawClient silent(rx.url().port);
+  ASSERT_TRUE(silent.connected());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_by_peer());  // blocks until the receiver gives up (recv timeout 10 s)
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // Half a handshake is no better: HELLO, then nothing.
+  RawClient half(rx.url().port);
+  half.send_bytes(encode(Hello{}));
+  FrameType t{};
+  std::vector<uint8_t> p;
+  ASSERT_TRUE(half.read_frame(&t, &p));
+  EXPECT_EQ(t, FrameType::kWelcome);
+  EXPECT_TRUE(half.closed_by_peer());
+  expect_receiver_still_serves(rx);
+}
+
 TEST_F(HostilePeerTest, UnsupportedVersionRangeIsRefusedWithTheSupportedRange) {
   ReceiverThread rx(root_);
   RawClient c(rx.url().port);
