@@ -15,18 +15,17 @@
 set -euo pipefail
 export LC_ALL=C
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
-GEN="$SCRIPT_DIR/gen_data.py"
-PYTHON=${PYTHON:-python3}
+# shared helpers (log, die, stop_pid, start_rsyncd, ...); also sets SCRIPT_DIR,
+# REPO_DIR, GEN and PYTHON
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=bench
+STOP_PID_TRIES=40       # 2 s for a process to exit on SIGTERM
 
 # ---------------------------------------------------------------------------
 # configuration (all overridable from the environment)
 # ---------------------------------------------------------------------------
-if [[ -z ${FERRY:-} ]]; then
-    FERRY=./build/ferry
-    [[ -e $FERRY ]] || FERRY="$REPO_DIR/build/ferry"
-fi
+set_default_ferry
 
 BENCH_SCALE=${BENCH_SCALE:-full}
 case $BENCH_SCALE in
@@ -62,56 +61,6 @@ BENCH_CSV=${BENCH_CSV:-}                        # optional: write every single r
 BENCH_KEEP=${BENCH_KEEP:-0}                     # 1 = keep the work dir (debugging)
 
 # ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    printf '\nBENCH FAILED: %s\n' "$*" >&2
-    exit 1
-}
-has() { [[ " $1 " == *" $2 "* ]]; }
-have_tool() { has "$TOOLS" "$1"; }
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# is something listening on 127.0.0.1/any:PORT (checked without connecting,
-# which matters for the one-shot iperf3 server)
-is_listening() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-# wait_listen PORT PID TIMEOUT_S  -> 0 when listening, 1 if PID died / timeout
-wait_listen() {
-    local port=$1 pid=$2 deadline=$((SECONDS + $3))
-    while ! is_listening "$port"; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2];
-              else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-human() {
-    awk -v b="$1" 'BEGIN { split("B KiB MiB GiB TiB", u, " "); i = 1
-        while (b >= 1024 && i < 5) { b /= 1024; i++ }
-        printf "%.4g%s", b, u[i] }'
-}
-
-tail_file() { if [[ -s $1 ]]; then sed -n '1,20p' "$1" | sed 's/^/    | /' >&2; fi; }
-
-# ---------------------------------------------------------------------------
 # state + cleanup
 # ---------------------------------------------------------------------------
 WORK=""
@@ -119,37 +68,8 @@ RSYNCD_PID=""
 SSHD_PID=""
 IPERF_SRV_PID=""
 FERRY_RECV_PID=""
-
-stop_pid() {
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_pid "$FERRY_RECV_PID"
-    stop_pid "$IPERF_SRV_PID"
-    stop_pid "$RSYNCD_PID"
-    stop_pid "$SSHD_PID"
-    if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $BENCH_KEEP == 1 ]]; then
-            log "keeping work dir $WORK (BENCH_KEEP=1)"
-        else
-            rm -rf -- "$WORK"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+CLEANUP_PID_VARS=(FERRY_RECV_PID IPERF_SRV_PID RSYNCD_PID SSHD_PID)
+install_cleanup_traps
 
 # ---------------------------------------------------------------------------
 # sanity checks
@@ -162,7 +82,7 @@ done
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
 if have_tool ferry; then
     [[ -x $FERRY ]] || die "ferry binary not found or not executable: $FERRY (set FERRY=path/to/ferry)"
-    FERRY=$(cd "$(dirname "$FERRY")" && pwd)/$(basename "$FERRY")
+    FERRY=$(abs_path "$FERRY")
 fi
 have_tool rsync && { command -v rsync >/dev/null || die "rsync not installed (apt-get install -y rsync)"; }
 have_tool iperf3 && { command -v iperf3 >/dev/null || die "iperf3 not installed (apt-get install -y iperf3)"; }
@@ -178,8 +98,7 @@ for w in $WORKLOADS; do
     ((sz > need)) && need=$sz
 done
 need=$((2 * need + (256 << 20)))     # source + one destination copy + slack
-avail=$(($(df -P -k "$BENCH_TMPDIR" | awk 'NR == 2 { print $4 }') * 1024))
-((avail >= need)) || die "$BENCH_TMPDIR has $(human "$avail") free, need about $(human "$need")"
+require_free_space "$BENCH_TMPDIR" "$need"
 
 WORK=$(mktemp -d "$BENCH_TMPDIR/ferry-bench.XXXXXX")
 SRC_ROOT="$WORK/src"
@@ -214,8 +133,6 @@ record() {   # wl tool run seconds [wire]
     log "  $2 run $3: $4 s$([[ -n ${5:-} ]] && echo ", wire $5 B")"
 }
 
-reset_dst() { find "$DST" -mindepth 1 -delete; }
-
 # verify WL DIR: DIR must hold exactly the files of the workload source
 verify() {
     if ! "$PYTHON" "$GEN" verify "$WORK/manifest.$1" "$2"; then
@@ -226,31 +143,6 @@ verify() {
 # ---------------------------------------------------------------------------
 # daemons
 # ---------------------------------------------------------------------------
-start_rsyncd() {
-    local conf="$WORK/rsyncd.conf"
-    {
-        echo "use chroot = false"
-        echo "log file = $WORK/rsyncd.log"
-        echo "lock file = $WORK/rsyncd.lock"
-        echo "[bench]"
-        echo "    path = $DST"
-        echo "    read only = false"
-        if ((EUID == 0)); then
-            echo "    uid = root"
-            echo "    gid = root"
-        fi
-    } >"$conf"
-    is_listening "$RSYNC_PORT" && die "RSYNC_PORT $RSYNC_PORT is already in use"
-    rsync --daemon --no-detach --address=127.0.0.1 --port="$RSYNC_PORT" --config="$conf" \
-        >"$WORK/rsyncd.out" 2>&1 &
-    RSYNCD_PID=$!
-    if ! wait_listen "$RSYNC_PORT" "$RSYNCD_PID" 10; then
-        tail_file "$WORK/rsyncd.out"; tail_file "$WORK/rsyncd.log"
-        die "rsync daemon did not start on port $RSYNC_PORT"
-    fi
-    log "rsync daemon listening on 127.0.0.1:$RSYNC_PORT (pid $RSYNCD_PID)"
-}
-
 SCP_NA=""
 SSH_OPTS=()
 SSH_USER=$(id -un)
@@ -366,24 +258,9 @@ run_ferry() {
     FERRY_RECV_PID=$!
 
     # wait until the first complete line (the URL) shows up
-    local deadline=$((SECONDS + FERRY_URL_TIMEOUT)) url=""
-    while :; do
-        if [[ $(wc -l <"$rout") -ge 1 ]]; then
-            url=$(head -n 1 "$rout" | tr -d '\r' | awk '{ print $1 }')
-            break
-        fi
-        if ! kill -0 "$FERRY_RECV_PID" 2>/dev/null; then
-            tail_file "$rerr"
-            die "ferry recv exited before printing its URL"
-        fi
-        if ((SECONDS >= deadline)); then
-            tail_file "$rerr"
-            die "ferry recv printed no URL line within ${FERRY_URL_TIMEOUT}s (is stdout flushed after the URL line?)"
-        fi
-        sleep 0.02
-    done
-    [[ $url == ferry://* ]] || die "ferry recv's first stdout line is not a ferry:// URL: '$url'"
-    [[ $url == */ ]] || url="$url/"
+    local deadline url=""
+    wait_recv_url url "$FERRY_RECV_PID" "$rout" "$rerr" "ferry recv exited before printing its URL" \
+        "ferry recv printed no URL line within ${FERRY_URL_TIMEOUT}s (is stdout flushed after the URL line?)"
 
     local -a extra=()
     [[ -n $FERRY_SEND_ARGS ]] && read -r -a extra <<<"$FERRY_SEND_ARGS"
@@ -473,7 +350,7 @@ run_rsync() {
         die "rsync (workload $wl) exited with status $rc"
     fi
     local wire
-    wire=$(awk -F: '/^Total bytes sent:/ { gsub(/[^0-9]/, "", $2); print $2 }' "$WORK/rsync.out")
+    wire=$(rsync_sent_bytes "$WORK/rsync.out")
     verify "$wl" "$DST/$name" rsync
     record "$wl" rsync "$run" "$(elapsed "$t0" "$t1")" "$wire"
 }
@@ -572,7 +449,7 @@ if have_tool iperf3; then
         IPERF_RUNS=()
     fi
 fi
-have_tool rsync && start_rsyncd
+have_tool rsync && start_rsyncd "$DST"
 if have_tool scp; then
     start_sshd || log "scp n/a: $SCP_NA"
 fi
@@ -601,10 +478,10 @@ IPERF_MBPS=""
 fmt='%-20s %-14s %9s %10s %15s %14s\n'
 {
     echo
-    echo "# ferry throughput benchmark -- $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cores"
+    echo "# ferry throughput benchmark -- $(host_stamp)"
     echo "# loopback 127.0.0.1, data in $BENCH_TMPDIR, scale=$BENCH_SCALE, median of $REPEAT run(s), MB = 10^6 bytes"
     if have_tool ferry; then
-        echo "# ferry: $FERRY ($(timeout 5 "$FERRY" --version 2>/dev/null | head -n 1 || true))"
+        echo "# ferry: $FERRY ($(ferry_version))"
     fi
     if [[ -n $C_ZSTD_RATIO ]]; then echo "# workload c: zstd -1 compresses the source ${C_ZSTD_RATIO}x"; fi
     echo

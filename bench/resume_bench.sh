@@ -19,18 +19,16 @@ set -euo pipefail
 export LC_ALL=C
 unset FERRY_TEST_SIGKILL_AFTER_CHUNKS   # only set explicitly, per process, below
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
-GEN="$SCRIPT_DIR/gen_data.py"
-PYTHON=${PYTHON:-python3}
+# shared helpers (log, die, stop_pid, wait_recv_url, ...); also sets SCRIPT_DIR,
+# REPO_DIR, GEN and PYTHON
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=resume
 
 # ---------------------------------------------------------------------------
 # configuration (all overridable from the environment)
 # ---------------------------------------------------------------------------
-if [[ -z ${FERRY:-} ]]; then
-    FERRY=./build/ferry
-    [[ -e $FERRY ]] || FERRY="$REPO_DIR/build/ferry"
-fi
+set_default_ferry
 BENCH_BYTES=${BENCH_BYTES:-$((2 << 30))}        # size of the random file
 CHUNK_SIZE=${CHUNK_SIZE:-4M}                    # --chunk-size of every send
 REPEAT=${REPEAT:-3}
@@ -48,38 +46,7 @@ BENCH_KEEP=${BENCH_KEEP:-0}                     # 1 = keep the work dir (debuggi
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-log() { printf '[resume %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    printf '\nBENCH FAILED: %s\n' "$*" >&2
-    exit 1
-}
-has() { [[ " $1 " == *" $2 "* ]]; }
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-is_listening() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2];
-              else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 maximum() { printf '%s\n' "$@" | sort -g | tail -n 1; }
-
-human() {
-    awk -v b="$1" 'BEGIN { split("B KiB MiB GiB TiB", u, " "); i = 1
-        while (b >= 1024 && i < 5) { b /= 1024; i++ }
-        printf "%.4g%s", b, u[i] }'
-}
 
 # "4M" -> bytes (binary multiples, like ferry)
 parse_size() {
@@ -92,8 +59,6 @@ parse_size() {
     echo $((n * m))
 }
 
-tail_file() { if [[ -s $1 ]]; then sed -n '1,20p' "$1" | sed 's/^/    | /' >&2; fi; }
-
 # ---------------------------------------------------------------------------
 # state + cleanup
 # ---------------------------------------------------------------------------
@@ -101,33 +66,8 @@ WORK=""
 RECV_PID=""
 RECV_URL=""
 
-stop_pid() {
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-    fi
-    { wait "$pid"; } 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_pid "$RECV_PID"
-    if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $BENCH_KEEP == 1 ]]; then
-            log "keeping work dir $WORK (BENCH_KEEP=1)"
-        else
-            rm -rf -- "$WORK"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+CLEANUP_PID_VARS=(RECV_PID)
+install_cleanup_traps
 
 # ---------------------------------------------------------------------------
 # sanity checks
@@ -148,14 +88,13 @@ command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
 command -v flock >/dev/null || die "flock not found (util-linux)"
 command -v sha1sum >/dev/null || die "sha1sum not found (coreutils)"
 [[ -x $FERRY ]] || die "ferry binary not found or not executable: $FERRY (set FERRY=path/to/ferry)"
-FERRY=$(cd "$(dirname "$FERRY")" && pwd)/$(basename "$FERRY")
+FERRY=$(abs_path "$FERRY")
 "$FERRY" send --help 2>/dev/null | grep -q -- '--retry-timeout' ||
     die "$FERRY send has no --retry-timeout: this ferry has no resume support"
 [[ -d $BENCH_TMPDIR ]] || die "BENCH_TMPDIR $BENCH_TMPDIR does not exist"
 
 need=$((2 * BENCH_BYTES + (256 << 20)))   # source + one destination copy + slack
-avail=$(($(df -P -k "$BENCH_TMPDIR" | awk 'NR == 2 { print $4 }') * 1024))
-((avail >= need)) || die "$BENCH_TMPDIR has $(human "$avail") free, need about $(human "$need")"
+require_free_space "$BENCH_TMPDIR" "$need"
 
 WORK=$(mktemp -d "$BENCH_TMPDIR/ferry-resume.XXXXXX")
 SRC_DIR="$WORK/src"
@@ -181,22 +120,7 @@ start_recv() {
     : >"$out"
     "${envs[@]}" "$FERRY" recv --listen "$listen" --root "$DST" -q >"$out" 2>"$err" &
     RECV_PID=$!
-    local deadline=$((SECONDS + FERRY_URL_TIMEOUT))
-    RECV_URL=""
-    while :; do
-        if [[ $(wc -l <"$out") -ge 1 ]]; then
-            RECV_URL=$(head -n 1 "$out" | tr -d '\r' | awk '{ print $1 }')
-            break
-        fi
-        if ! kill -0 "$RECV_PID" 2>/dev/null; then
-            tail_file "$err"
-            die "ferry recv --listen $listen exited before printing its URL"
-        fi
-        ((SECONDS < deadline)) || { tail_file "$err"; die "ferry recv printed no URL within ${FERRY_URL_TIMEOUT}s"; }
-        sleep 0.02
-    done
-    [[ $RECV_URL == ferry://* ]] || die "ferry recv's first stdout line is not a ferry:// URL: '$RECV_URL'"
-    [[ $RECV_URL == */ ]] || RECV_URL="$RECV_URL/"
+    wait_recv_url RECV_URL "$RECV_PID" "$out" "$err" "ferry recv --listen $listen exited before printing its URL"
 }
 
 # wait_recv_death -> the receiver's exit status (it killed itself: 137)
@@ -280,8 +204,6 @@ verify_dst() {   # what
     [[ -z $left ]] || die "$1: leftover files in the destination: $(echo "$left" | tr '\n' ' ')"
     log "  destination verified (SHA-1 $sum)"
 }
-
-reset_dst() { find "$DST" -mindepth 1 -delete; }
 
 # ---------------------------------------------------------------------------
 # result bookkeeping
@@ -403,10 +325,10 @@ pct() { awk -v w="$1" -v b="$BENCH_BYTES" 'BEGIN { printf "%.1f", 100 * w / b }'
 fmt='%-17s %8s %8s %16s %7s %12s %15s %15s %11s\n'
 {
     echo
-    echo "# ferry resume benchmark -- $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cores"
+    echo "# ferry resume benchmark -- $(host_stamp)"
     echo "# one $(human "$BENCH_BYTES") random file ($BENCH_BYTES B), loopback, data in $BENCH_TMPDIR, chunk $CHUNK_SIZE ($TOTAL_CHUNKS chunks)"
     echo "# kill -9 after $KILL_AFTER chunks ($(awk -v k="$KILL_AFTER" -v t="$TOTAL_CHUNKS" 'BEGIN { printf "%.1f", 100 * k / t }')%), median of $REPEAT run(s)"
-    echo "# ferry: $FERRY ($(timeout 5 "$FERRY" --version 2>/dev/null | head -n 1 || true))"
+    echo "# ferry: $FERRY ($(ferry_version))"
     echo
     # shellcheck disable=SC2059
     printf "$fmt" killed run1_s run2_s run2_wire_bytes wire_% chunks_sent chunks_resumed bytes_resumed reconnects

@@ -22,18 +22,16 @@
 set -euo pipefail
 export LC_ALL=C
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
-GEN="$SCRIPT_DIR/gen_data.py"
-PYTHON=${PYTHON:-python3}
+# shared helpers (log, die, stop_pid, start_rsyncd, ...); also sets SCRIPT_DIR,
+# REPO_DIR, GEN and PYTHON
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=sync
 
 # ---------------------------------------------------------------------------
 # configuration (all overridable from the environment)
 # ---------------------------------------------------------------------------
-if [[ -z ${FERRY:-} ]]; then
-    FERRY=./build/ferry
-    [[ -e $FERRY ]] || FERRY="$REPO_DIR/build/ferry"
-fi
+set_default_ferry
 FILES=${BENCH_FILES:-100000}                    # files in the tree
 DIRS=${BENCH_DIRS:-100}                         # directories they are spread over
 MIN_SIZE=${BENCH_MIN_SIZE:-1024}                # file sizes: uniform in [MIN, MAX] bytes
@@ -56,87 +54,13 @@ BENCH_CSV=${BENCH_CSV:-}                        # optional: write every single r
 BENCH_KEEP=${BENCH_KEEP:-0}                     # 1 = keep the work dir (debugging)
 
 # ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-log() { printf '[sync %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    printf '\nBENCH FAILED: %s\n' "$*" >&2
-    exit 1
-}
-has() { [[ " $1 " == *" $2 "* ]]; }
-have_tool() { has "$TOOLS" "$1"; }
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-is_listening() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-wait_listen() {   # PORT PID TIMEOUT_S
-    local port=$1 pid=$2 deadline=$((SECONDS + $3))
-    while ! is_listening "$port"; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        ((SECONDS < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2];
-              else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-human() {
-    awk -v b="$1" 'BEGIN { split("B KiB MiB GiB TiB", u, " "); i = 1
-        while (b >= 1024 && i < 5) { b /= 1024; i++ }
-        printf "%.4g%s", b, u[i] }'
-}
-
-tail_file() { if [[ -s $1 ]]; then sed -n '1,20p' "$1" | sed 's/^/    | /' >&2; fi; }
-
-# ---------------------------------------------------------------------------
 # state + cleanup
 # ---------------------------------------------------------------------------
 WORK=""
 RSYNCD_PID=""
 FERRY_RECV_PID=""
-
-stop_pid() {
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-    fi
-    { wait "$pid"; } 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_pid "$FERRY_RECV_PID"
-    stop_pid "$RSYNCD_PID"
-    if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $BENCH_KEEP == 1 ]]; then
-            log "keeping work dir $WORK (BENCH_KEEP=1)"
-        else
-            rm -rf -- "$WORK"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+CLEANUP_PID_VARS=(FERRY_RECV_PID RSYNCD_PID)
+install_cleanup_traps
 
 # ---------------------------------------------------------------------------
 # sanity checks
@@ -161,7 +85,7 @@ if have_tool ferry; then
     if [[ ! -x $FERRY ]]; then
         FERRY_NA="ferry binary not found or not executable: $FERRY"
     else
-        FERRY=$(cd "$(dirname "$FERRY")" && pwd)/$(basename "$FERRY")
+        FERRY=$(abs_path "$FERRY")
         # an older ferry prints its top-level help for `sync --help`: require sync's own --delete
         if ! help=$(timeout 10 "$FERRY" sync --help 2>&1) || ! grep -q -- '--delete' <<<"$help"; then
             FERRY_NA="$FERRY has no sync command (\`ferry sync --help\` fails or lacks --delete)"
@@ -178,8 +102,7 @@ have_tool rsync || ferry_on || die "nothing to run: no rsync in BENCH_TOOLS and 
 
 # source + two destinations, each file rounded up to pages, plus slack
 need=$((3 * (FILES + ADDED * REPEAT) * ((MIN_SIZE + MAX_SIZE) / 2 + 4096) + (256 << 20)))
-avail=$(($(df -P -k "$BENCH_TMPDIR" | awk 'NR == 2 { print $4 }') * 1024))
-((avail >= need)) || die "$BENCH_TMPDIR has $(human "$avail") free, need about $(human "$need")"
+require_free_space "$BENCH_TMPDIR" "$need"
 
 WORK=$(mktemp -d "$BENCH_TMPDIR/ferry-sync.XXXXXX")
 SRC="$WORK/src"
@@ -323,52 +246,13 @@ EOF
 # ---------------------------------------------------------------------------
 # daemons
 # ---------------------------------------------------------------------------
-start_rsyncd() {
-    local conf="$WORK/rsyncd.conf"
-    {
-        echo "use chroot = false"
-        echo "log file = $WORK/rsyncd.log"
-        echo "lock file = $WORK/rsyncd.lock"
-        echo "[bench]"
-        echo "    path = $RSYNC_ROOT"
-        echo "    read only = false"
-        if ((EUID == 0)); then
-            echo "    uid = root"
-            echo "    gid = root"
-        fi
-    } >"$conf"
-    is_listening "$RSYNC_PORT" && die "RSYNC_PORT $RSYNC_PORT is already in use"
-    rsync --daemon --no-detach --address=127.0.0.1 --port="$RSYNC_PORT" --config="$conf" \
-        >"$WORK/rsyncd.out" 2>&1 &
-    RSYNCD_PID=$!
-    if ! wait_listen "$RSYNC_PORT" "$RSYNCD_PID" 10; then
-        tail_file "$WORK/rsyncd.out"; tail_file "$WORK/rsyncd.log"
-        die "rsync daemon did not start on port $RSYNC_PORT"
-    fi
-    log "rsync daemon listening on 127.0.0.1:$RSYNC_PORT (pid $RSYNCD_PID)"
-}
-
 FERRY_URL=""
 start_ferry_recv() {   # one long-lived receiver (no --once) for every sync
     local out="$WORK/ferry-recv.out" err="$WORK/ferry-recv.err"
     : >"$out"
     "$FERRY" recv --listen 127.0.0.1:0 --root "$FERRY_ROOT" -q >"$out" 2>"$err" &
     FERRY_RECV_PID=$!
-    local deadline=$((SECONDS + FERRY_URL_TIMEOUT))
-    while :; do
-        if [[ $(wc -l <"$out") -ge 1 ]]; then
-            FERRY_URL=$(head -n 1 "$out" | tr -d '\r' | awk '{ print $1 }')
-            break
-        fi
-        if ! kill -0 "$FERRY_RECV_PID" 2>/dev/null; then
-            tail_file "$err"
-            die "ferry recv exited before printing its URL"
-        fi
-        ((SECONDS < deadline)) || { tail_file "$err"; die "ferry recv printed no URL within ${FERRY_URL_TIMEOUT}s"; }
-        sleep 0.02
-    done
-    [[ $FERRY_URL == ferry://* ]] || die "ferry recv's first stdout line is not a ferry:// URL: '$FERRY_URL'"
-    [[ $FERRY_URL == */ ]] || FERRY_URL="$FERRY_URL/"
+    wait_recv_url FERRY_URL "$FERRY_RECV_PID" "$out" "$err"
     log "ferry receiver at $FERRY_URL (root $FERRY_ROOT, pid $FERRY_RECV_PID)"
 }
 
@@ -451,7 +335,7 @@ run_rsync() {
         die "rsync ($phase) exited with status $rc"
     fi
     local wire
-    wire=$(awk -F: '/^Total bytes sent:/ { gsub(/[^0-9]/, "", $2); print $2 }' "$WORK/rsync.out")
+    wire=$(rsync_sent_bytes "$WORK/rsync.out")
     record "$phase" rsync "$run" "$(elapsed "$t0" "$t1")" "$rc" "$wire"
 }
 
@@ -494,7 +378,7 @@ log "generating the tree"
 read -r SRC_FILES SRC_BYTES < <("$PYTHON" "$GEN" stats "$SRC")
 log "  $SRC_FILES files, $(human "$SRC_BYTES"), generated in $((SECONDS - t0)) s"
 
-have_tool rsync && start_rsyncd
+have_tool rsync && start_rsyncd "$RSYNC_ROOT"
 ferry_on && start_ferry_recv
 
 log "initial full sync"
@@ -531,12 +415,12 @@ medw() {
 fmt='%-26s %-6s %5s %10s %17s %14s\n'
 {
     echo
-    echo "# ferry sync benchmark -- $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cores"
+    echo "# ferry sync benchmark -- $(host_stamp)"
     echo "# tree: $SRC_FILES files in $DIRS dirs, $MIN_SIZE-$MAX_SIZE B random, $(human "$SRC_BYTES"); loopback, data in $BENCH_TMPDIR"
     echo "# per repetition: $CHANGED changed ($((CHANGED * SAME_SIZE_PCT / 100)) same size), $ADDED added, $DELETED deleted; median of $REPEAT run(s)"
     echo "# ferry: ferry sync --delete --json SRC ferry://127.0.0.1:PORT/tree   rsync: rsync -a --delete --whole-file SRC/ rsync://127.0.0.1:PORT/bench/tree/"
     if ferry_on; then
-        echo "# ferry: $FERRY ($(timeout 5 "$FERRY" --version 2>/dev/null | head -n 1 || true))"
+        echo "# ferry: $FERRY ($(ferry_version))"
     elif have_tool ferry; then
         echo "# ferry sync not available: $FERRY_NA"
     fi

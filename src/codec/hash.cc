@@ -141,6 +141,32 @@ Status OrderedFileHasher::add_chunk_shared(uint32_t index, std::shared_ptr<const
   return add_chunk(index, data.get(), len);
 }
 
+Status OrderedFileHasher::add_chunk_hashing64(uint32_t index, std::shared_ptr<const uint8_t> data, size_t len,
+                                              uint64_t* hash64) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index < chunk_count_ && index == cursor_ && !present_[index] &&
+        len == chunk_length(file_size_, chunk_size_, index)) {
+      constexpr size_t kSlice = 64 << 10;
+      XXH3_state_t chunk_state;
+      XXH3_64bits_reset(&chunk_state);
+      const uint8_t* p = data.get();
+      const auto& k = xxh3::kernels();
+      for (size_t off = 0; off < len; off += kSlice) {
+        size_t n = len - off < kSlice ? len - off : kSlice;
+        k.update64(&chunk_state, p + off, n);
+        hasher_.update(p + off, n);
+      }
+      *hash64 = XXH3_64bits_digest(&chunk_state);
+      present_[index] = true;
+      ++cursor_;
+      return advance_locked();
+    }
+  }
+  *hash64 = xxh3_64(data.get(), len);
+  return add_chunk_shared(index, std::move(data), len);
+}
+
 Status OrderedFileHasher::add_chunk_on_disk(uint32_t index) {
   std::lock_guard<std::mutex> lock(mu_);
   if (index >= chunk_count_) {

@@ -69,6 +69,11 @@ class OrderedFileHasher {
   static constexpr size_t kMaxHeldChunks = 2;
   Status add_chunk_shared(uint32_t index, std::shared_ptr<const uint8_t> data, size_t len);
 
+  // add_chunk_shared that also computes the chunk's own XXH3-64 into *hash64. When the chunk
+  // is next in order, both hashes are computed in one pass over 64 KiB slices (the second
+  // read comes from L1/L2 instead of memory).
+  Status add_chunk_hashing64(uint32_t index, std::shared_ptr<const uint8_t> data, size_t len, uint64_t* hash64);
+
   // Marks chunk `index` as present without its bytes (e.g. verified in an earlier run); the
   // cursor will read it back when it gets there.
   Status add_chunk_on_disk(uint32_t index);

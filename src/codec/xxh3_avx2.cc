@@ -4,6 +4,6 @@
 
 namespace ferry::xxh3 {
 
-const Kernels kAvx2{"avx2", k_hash64, k_hash128, k_update128};
+const Kernels kAvx2{"avx2", k_hash64, k_hash128, k_update128, k_update64};
 
 }  // namespace ferry::xxh3

@@ -14,6 +14,7 @@ struct Kernels {
   void (*hash128)(const void* data, size_t len, uint64_t* high, uint64_t* low);
   // `state` is an XXH3_state_t (same layout for every kernel).
   void (*update128)(void* state, const void* data, size_t len);
+  void (*update64)(void* state, const void* data, size_t len);
 };
 
 const Kernels& kernels();

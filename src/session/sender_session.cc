@@ -430,15 +430,26 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
   if (Status st = source->read_at(offset, raw->get(), len); !st) return fail_chunk(st);
 
   protocol::ChunkHeader header{task.file_id, task.chunk_index, len, static_cast<uint8_t>(Codec::kNone), 0};
-  header.xxh3_64 = xxh3_64(raw->get(), len);
-  // The receiver kept this chunk from an interrupted run: if our bytes hash the same, it
-  // need not travel again (the whole-file hash still covers it at the end).
-  bool skip = !task.resend && !f.claimed.empty() && f.claimed[task.chunk_index] &&
-              f.claim_hash[task.chunk_index] == header.xxh3_64;
+  bool has_claims = !f.claimed.empty();
+  bool skip = false;
   bool file_hashed = false;
-  if (!task.resend) {
-    if (!skip) ++f.sent_distinct;  // before add_chunk: complete() implies every chunk is counted
+  if (task.resend) {
+    header.xxh3_64 = xxh3_64(raw->get(), len);
+  } else if (!has_claims) {
+    // Nothing to compare with: count it as sent before the hasher can report completion,
+    // then compute the chunk hash and the file hash in one pass.
+    ++f.sent_distinct;
     std::shared_ptr<const uint8_t> bytes(raw, raw->get());  // shares ownership of the buffer
+    if (Status st = hasher->add_chunk_hashing64(task.chunk_index, std::move(bytes), len, &header.xxh3_64); !st)
+      return fail_chunk(st);
+    file_hashed = hasher->complete();
+  } else {
+    header.xxh3_64 = xxh3_64(raw->get(), len);
+    // The receiver kept this chunk from an interrupted run: if our bytes hash the same, it
+    // need not travel again (the whole-file hash still covers it at the end).
+    skip = f.claimed[task.chunk_index] && f.claim_hash[task.chunk_index] == header.xxh3_64;
+    if (!skip) ++f.sent_distinct;  // before add_chunk: complete() implies every chunk is counted
+    std::shared_ptr<const uint8_t> bytes(raw, raw->get());
     if (Status st = hasher->add_chunk_shared(task.chunk_index, std::move(bytes), len); !st) return fail_chunk(st);
     file_hashed = hasher->complete();
   }
