@@ -14,8 +14,9 @@ struct FileReport {
   std::string type;      // "file", "dir", "symlink"
   uint64_t size = 0;
   // "sent"; "skipped" (a regular file already up to date, or --overwrite never); "ok" (a
-  // directory or symlink created or already there); "failed"; "pending" (the transfer
-  // ended before this entry was resolved).
+  // directory or symlink created or already there); "failed"; "sending" (data went out, the
+  // transfer ended before the receiver confirmed it); "pending" (the transfer ended before
+  // this entry was reached).
   std::string action;
   std::string xxh3_128;  // hex, regular files that were sent
   std::string error;     // why it failed

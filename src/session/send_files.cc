@@ -99,6 +99,12 @@ void merge(TransferReport* total, const TransferReport& r, bool first) {
     FileReport& t = total->files[i];
     const FileReport& n = r.files[i];
     if (n.action == "pending" || (t.action == "sent" && n.action == "skipped")) continue;
+    // Its chunks went out before the connection dropped and the receiver committed it: this
+    // run sent it, even though the retry found it complete.
+    if (t.action == "sending" && n.action == "skipped") {
+      t.action = "sent";
+      continue;
+    }
     t = n;
   }
   total->files_sent = total->files_skipped = total->files_failed = total->bytes_on_disk = 0;

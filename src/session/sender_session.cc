@@ -430,27 +430,24 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
   if (Status st = source->read_at(offset, raw->get(), len); !st) return fail_chunk(st);
 
   protocol::ChunkHeader header{task.file_id, task.chunk_index, len, static_cast<uint8_t>(Codec::kNone), 0};
-  bool has_claims = !f.claimed.empty();
   bool skip = false;
   bool file_hashed = false;
   if (task.resend) {
     header.xxh3_64 = xxh3_64(raw->get(), len);
-  } else if (!has_claims) {
-    // Nothing to compare with: count it as sent before the hasher can report completion,
-    // then compute the chunk hash and the file hash in one pass.
-    ++f.sent_distinct;
-    std::shared_ptr<const uint8_t> bytes(raw, raw->get());  // shares ownership of the buffer
-    if (Status st = hasher->add_chunk_hashing64(task.chunk_index, std::move(bytes), len, &header.xxh3_64); !st)
-      return fail_chunk(st);
-    file_hashed = hasher->complete();
   } else {
-    header.xxh3_64 = xxh3_64(raw->get(), len);
-    // The receiver kept this chunk from an interrupted run: if our bytes hash the same, it
-    // need not travel again (the whole-file hash still covers it at the end).
-    skip = f.claimed[task.chunk_index] && f.claim_hash[task.chunk_index] == header.xxh3_64;
-    if (!skip) ++f.sent_distinct;  // before add_chunk: complete() implies every chunk is counted
-    std::shared_ptr<const uint8_t> bytes(raw, raw->get());
-    if (Status st = hasher->add_chunk_shared(task.chunk_index, std::move(bytes), len); !st) return fail_chunk(st);
+    // A chunk the receiver kept from an interrupted run travels only if our bytes differ
+    // (the whole-file hash still covers it at the end).
+    bool claimed = !f.claimed.empty() && f.claimed[task.chunk_index];
+    if (claimed) {
+      header.xxh3_64 = xxh3_64(raw->get(), len);
+      skip = f.claim_hash[task.chunk_index] == header.xxh3_64;
+    }
+    if (!skip) ++f.sent_distinct;  // before the hasher can report completion
+    std::shared_ptr<const uint8_t> bytes(raw, raw->get());  // shares ownership of the buffer
+    // Unclaimed chunks get their own hash and the file hash in one pass.
+    Status st = claimed ? hasher->add_chunk_shared(task.chunk_index, std::move(bytes), len)
+                        : hasher->add_chunk_hashing64(task.chunk_index, std::move(bytes), len, &header.xxh3_64);
+    if (!st) return fail_chunk(st);
     file_hashed = hasher->complete();
   }
   if (skip) {
@@ -485,8 +482,7 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
     auto damaged = std::make_shared<Buffer>(make_buffer(payload_len));
     std::memcpy(damaged->get(), packed ? packed->get() : raw->get(), payload_len);
     damaged->get()[payload_len / 2] ^= 0x5A;
-    packed = std::move(damaged);
-    header.codec = header.codec;  // unchanged: same codec, damaged bytes
+    packed = std::move(damaged);  // same codec, damaged bytes
   }
   asio::post(io_, [self = shared_from_this(), task, header, raw, packed, payload_len, reserved, file_hashed] {
     self->chunk_ready(task, header, raw, packed, payload_len, reserved);
@@ -502,6 +498,8 @@ void SenderSession::chunk_ready(ChunkTask task, protocol::ChunkHeader header, st
     return;
   }
   const uint8_t* payload = packed ? packed->get() : raw->get();
+  FileReport& rep = report_.files[task.file_id];
+  if (rep.action == "pending") rep.action = "sending";  // its data is on the way
   transport_->send({header, payload, payload_len, [self = shared_from_this(), raw, packed, reserved, payload_len](bool ok) {
                       self->budget_.release(reserved);
                       if (!ok) return;
