@@ -167,6 +167,42 @@ Status OrderedFileHasher::add_chunk_hashing64(uint32_t index, std::shared_ptr<co
   return add_chunk_shared(index, std::move(data), len);
 }
 
+Result<OrderedFileHasher::Check> OrderedFileHasher::add_chunk_if_matches(uint32_t index,
+                                                                        std::shared_ptr<const uint8_t> data,
+                                                                        size_t len, uint64_t expected) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index >= chunk_count_) return bad_index(index, chunk_count_);
+    if (len != chunk_length(file_size_, chunk_size_, index))
+      return Status(Error::kInternal, "hash: chunk " + std::to_string(index) + " has the wrong length");
+    if (present_[index]) return Check::kDuplicate;
+    if (index == cursor_) {
+      XXH3_state_t* file_state = state_of(hasher_.state_);
+      XXH3_state_t saved;
+      XXH3_copyState(&saved, file_state);
+      XXH3_state_t chunk_state;
+      XXH3_64bits_reset(&chunk_state);
+      constexpr size_t kSlice = 64 << 10;
+      const uint8_t* p = data.get();
+      const auto& k = xxh3::kernels();
+      for (size_t off = 0; off < len; off += kSlice) {
+        size_t n = len - off < kSlice ? len - off : kSlice;
+        k.update64(&chunk_state, p + off, n);
+        k.update128(file_state, p + off, n);
+      }
+      if (XXH3_64bits_digest(&chunk_state) != expected) {
+        XXH3_copyState(file_state, &saved);  // the damaged bytes never count
+        return Check::kMismatch;
+      }
+      present_[index] = true;
+      ++cursor_;
+      if (Status st = advance_locked(); !st) return st;
+      return Check::kAdded;
+    }
+  }
+  return xxh3_64(data.get(), len) == expected ? Check::kVerified : Check::kMismatch;
+}
+
 Status OrderedFileHasher::add_chunk_on_disk(uint32_t index) {
   std::lock_guard<std::mutex> lock(mu_);
   if (index >= chunk_count_) {

@@ -40,6 +40,7 @@ class StreamingHash128 {
   Hash128 digest() const;
 
  private:
+  friend class OrderedFileHasher;  // snapshots the state to undo a chunk that fails its check
   void* state_;  // XXH3_state_t*, kept opaque so xxhash.h stays out of this header
 };
 
@@ -73,6 +74,15 @@ class OrderedFileHasher {
   // is next in order, both hashes are computed in one pass over 64 KiB slices (the second
   // read comes from L1/L2 instead of memory).
   Status add_chunk_hashing64(uint32_t index, std::shared_ptr<const uint8_t> data, size_t len, uint64_t* hash64);
+
+  // The receiver's path: checks the chunk's XXH3-64 against `expected`. If the chunk is next
+  // in order and matches, it is added in the same pass (kAdded; on a mismatch the file hash
+  // is rolled back). An early chunk is only checked (kVerified): the caller adds it with
+  // add_chunk_shared once it is written, because the hasher may read it back from the file.
+  // kDuplicate: the chunk was already added.
+  enum class Check { kAdded, kVerified, kMismatch, kDuplicate };
+  Result<Check> add_chunk_if_matches(uint32_t index, std::shared_ptr<const uint8_t> data, size_t len,
+                                     uint64_t expected);
 
   // Marks chunk `index` as present without its bytes (e.g. verified in an earlier run); the
   // cursor will read it back when it gets there.

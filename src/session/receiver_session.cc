@@ -529,6 +529,28 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
 // ---------------------------------------------------------------------------------------
 // Chunk processing, commits (pool)
 
+Status ReceiverSession::open_staged(RecvFile& file) {
+  auto staged = StagedFile::create(root_, file.entry.path, file.entry.size, tag_);
+  if (!staged) return staged.status();
+  file.staged = std::move(*staged);
+  RecvFile* fp = &file;
+  file.hasher = std::make_unique<OrderedFileHasher>(
+      file.entry.size, open_.chunk_size,
+      [fp](uint64_t off, uint8_t* dst, size_t len) { return fp->staged->read_at(off, dst, len); });
+  // A one-chunk file has nothing to resume (it is re-sent whole), so it costs the journal
+  // nothing: small-file trees stay as fast as without resume.
+  if (journal_ && file.chunk_count > 1) {
+    journal::FileRecord rec;
+    rec.size = file.entry.size;
+    rec.mtime_ns = file.entry.mtime_ns;
+    rec.chunk_size = open_.chunk_size;
+    rec.rel_path = file.entry.path;
+    rec.temp_name = file.staged->temp_name();
+    if (file.staged->identity(&rec.temp_dev, &rec.temp_ino)) file.slot = journal_->begin_file(std::move(rec));
+  }
+  return Status::ok();
+}
+
 void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::ChunkHeader h, Buffer payload,
                                     uint32_t payload_len, uint64_t reserved) {
   struct Release {
@@ -547,7 +569,38 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
     if (!thread_codec().decompress(Codec::kZstd, payload.get(), payload_len, decoded.get(), h.raw_length)) nack_reason = 2;
     raw = decoded.get();
   }
-  if (!nack_reason && xxh3_64(raw, h.raw_length) != h.xxh3_64) nack_reason = 1;
+  std::shared_ptr<StagedFile> staged;
+  std::shared_ptr<OrderedFileHasher> hasher;
+  std::shared_ptr<uint8_t[]> owner;  // keeps `raw` alive until it is written
+  bool add_after_write = false;      // an early chunk joins the file hash once it is on disk
+  if (!nack_reason) {
+    {
+      std::lock_guard lock(file->mu);
+      if (file->resolved || file->claimed[h.chunk_index]) return;  // failed already, or a repeat
+      if (!file->staged) {
+        if (Status st = open_staged(*file); !st) return resolve(*file, st, Hash128{});
+      }
+      staged = file->staged;
+      hasher = file->hasher;
+    }
+    if (file->prior[h.chunk_index]) {
+      // Held from an earlier run and sent again: verified now, hashed from disk at finalize.
+      if (xxh3_64(raw, h.raw_length) != h.xxh3_64) nack_reason = 1;
+    } else {
+      // Verify and fold into the file hash in one pass; the hasher may keep an early
+      // chunk's buffer instead of reading it back later.
+      owner = decoded ? decoded : std::shared_ptr<uint8_t[]>(std::move(payload));
+      auto check = hasher->add_chunk_if_matches(h.chunk_index, std::shared_ptr<const uint8_t>(owner, raw),
+                                                     h.raw_length, h.xxh3_64);
+      if (!check) {
+        std::lock_guard lock(file->mu);
+        return resolve(*file, check.status(), Hash128{});
+      }
+      if (*check == OrderedFileHasher::Check::kDuplicate) return;
+      if (*check == OrderedFileHasher::Check::kMismatch) nack_reason = 1;
+      add_after_write = *check == OrderedFileHasher::Check::kVerified;
+    }
+  }
   if (nack_reason) {
     {
       std::lock_guard lock(mu_);
@@ -558,43 +611,16 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
     send_control(protocol::encode(protocol::ChunkNack{h.file_id, h.chunk_index, nack_reason}));
     return;
   }
-
   {
     std::lock_guard lock(file->mu);
-    if (file->resolved || file->claimed[h.chunk_index]) return;  // failed already, or a repeat
+    if (file->resolved || file->claimed[h.chunk_index]) return;
     file->claimed[h.chunk_index] = 1;
-    if (!file->staged) {
-      auto staged = StagedFile::create(root_, file->entry.path, file->entry.size, tag_);
-      if (!staged) return resolve(*file, staged.status(), Hash128{});
-      file->staged = std::move(*staged);
-      RecvFile* fp = file.get();
-      file->hasher = std::make_unique<OrderedFileHasher>(
-          file->entry.size, open_.chunk_size,
-          [fp](uint64_t off, uint8_t* dst, size_t len) { return fp->staged->read_at(off, dst, len); });
-      // A one-chunk file has nothing to resume (it is re-sent whole), so it costs the
-      // journal nothing: small-file trees stay as fast as without resume.
-      if (journal_ && file->chunk_count > 1) {
-        journal::FileRecord rec;
-        rec.size = file->entry.size;
-        rec.mtime_ns = file->entry.mtime_ns;
-        rec.chunk_size = open_.chunk_size;
-        rec.rel_path = file->entry.path;
-        rec.temp_name = file->staged->temp_name();
-        if (file->staged->identity(&rec.temp_dev, &rec.temp_ino)) file->slot = journal_->begin_file(std::move(rec));
-      }
-    }
   }
-  // Chunks of one file are written and hashed concurrently: pwrite at distinct offsets, and
-  // the hasher serialises itself.
+  // Chunks of one file are written concurrently: pwrite at distinct offsets.
   uint64_t offset = static_cast<uint64_t>(h.chunk_index) * open_.chunk_size;
-  Status st = file->staged->write_at(offset, raw, h.raw_length);
-  // A chunk the receiver held from an earlier run is only hashed at finalize (it may still be
-  // replaced); every other chunk is hashed now, in order where possible.
-  if (st && !file->prior[h.chunk_index]) {
-    // The hasher may keep an early chunk's buffer instead of reading it back later.
-    std::shared_ptr<uint8_t[]> owner = decoded ? decoded : std::shared_ptr<uint8_t[]>(std::move(payload));
-    st = file->hasher->add_chunk_shared(h.chunk_index, std::shared_ptr<const uint8_t>(owner, raw), h.raw_length);
-  }
+  Status st = staged->write_at(offset, raw, h.raw_length);
+  if (st && add_after_write)
+    st = hasher->add_chunk_shared(h.chunk_index, std::shared_ptr<const uint8_t>(owner, raw), h.raw_length);
   if (st && journal_ && file->slot != RecvFile::kNoSlot) journal_->chunk_done(file->slot, h.chunk_index, h.xxh3_64);
   if (st && fault_sigkill_after_chunks_ && ++chunks_written_ >= fault_sigkill_after_chunks_) ::raise(SIGKILL);
   std::unique_lock lock(file->mu);

@@ -70,8 +70,10 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
     uint32_t sent_expected = 0;    // from FILE_DONE: distinct chunks the sender transmitted
     static constexpr uint32_t kNoSlot = UINT32_MAX;
     uint32_t slot = kNoSlot;       // journal slot, once the partial file exists
-    std::unique_ptr<StagedFile> staged;
-    std::unique_ptr<OrderedFileHasher> hasher;
+    // Shared: a worker copies them under `mu` and uses them outside it, so a concurrent
+    // resolve() (which resets them) cannot free them under its feet.
+    std::shared_ptr<StagedFile> staged;
+    std::shared_ptr<OrderedFileHasher> hasher;
     bool done_known = false;
     Hash128 expected;
     bool finalizing = false;
@@ -99,6 +101,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void process_chunk(std::shared_ptr<RecvFile> file, protocol::ChunkHeader header, Buffer payload,
                      uint32_t payload_len, uint64_t reserved);  // pool
   void finalize(std::shared_ptr<RecvFile> file);                   // pool
+  Status open_staged(RecvFile& file);  // pool, file.mu held: temp file, hasher, journal record
   void run_committer();  // pool: group commit of verified files (fsync, rename, fsync dirs)
   void resolve(RecvFile& file, const Status& st, const Hash128& hash);  // pool, file.mu held
   void finish();                                                    // pool: FINISH
