@@ -38,6 +38,12 @@ class ChunkCodec {
   ChunkCodec(const ChunkCodec&) = delete;
   ChunkCodec& operator=(const ChunkCodec&) = delete;
 
+  // The calling thread's codec (workers reuse their zstd contexts across chunks).
+  static ChunkCodec& for_this_thread() {
+    thread_local ChunkCodec codec;
+    return codec;
+  }
+
   // Compresses src[0..len) into dst (capacity dst_cap, at least len) following `setting`:
   //  - kNone: returns {kNone, len} without touching dst.
   //  - kAuto: compress the first min(len, 64 KiB) at kAutoLevel; if that saves less than 10%,

@@ -20,13 +20,6 @@
 
 namespace ferry {
 
-namespace {
-ChunkCodec& thread_codec() {
-  thread_local ChunkCodec codec;
-  return codec;
-}
-}  // namespace
-
 std::string hex_id(const protocol::Id128& id) {
   static const char* kHex = "0123456789abcdef";
   std::string s;
@@ -566,7 +559,7 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
   uint16_t nack_reason = 0;
   if (h.codec == static_cast<uint8_t>(Codec::kZstd)) {
     decoded = std::shared_ptr<uint8_t[]>(make_buffer(h.raw_length));
-    if (!thread_codec().decompress(Codec::kZstd, payload.get(), payload_len, decoded.get(), h.raw_length)) nack_reason = 2;
+    if (!ChunkCodec::for_this_thread().decompress(Codec::kZstd, payload.get(), payload_len, decoded.get(), h.raw_length)) nack_reason = 2;
     raw = decoded.get();
   }
   std::shared_ptr<StagedFile> staged;

@@ -28,11 +28,6 @@ const char* type_name(FileType t) {
   }
   return "file";
 }
-
-ChunkCodec& thread_codec() {
-  thread_local ChunkCodec codec;
-  return codec;
-}
 }  // namespace
 
 SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std::vector<FileEntry> files,
@@ -283,11 +278,10 @@ Status SenderSession::on_have(protocol::HaveChunks have) {
   return Status::ok();
 }
 
-void SenderSession::chunk_skipped(ChunkTask task, uint32_t len, uint64_t reserved) {
+void SenderSession::chunk_skipped(uint32_t len, uint64_t reserved) {
   budget_.release(reserved);
   ++report_.chunks_resumed;
   report_.bytes_resumed += len;
-  (void)task;
   pump();
 }
 
@@ -452,7 +446,7 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
   }
   if (skip) {
     asio::post(io_, [self = shared_from_this(), task, len, reserved, file_hashed] {
-      self->chunk_skipped(task, len, reserved);
+      self->chunk_skipped(len, reserved);
       if (file_hashed) self->file_hashed(task.file_id);
     });
     return;
@@ -463,7 +457,7 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
   if (task.compress) {
     packed = std::make_shared<Buffer>(make_buffer(len));
     auto t0 = std::chrono::steady_clock::now();
-    CompressedChunk out = thread_codec().compress(compression_, raw->get(), len, packed->get(), len);
+    CompressedChunk out = ChunkCodec::for_this_thread().compress(compression_, raw->get(), len, packed->get(), len);
     governor_.record_compression(len, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (out.codec == Codec::kNone) {
       packed.reset();
@@ -660,8 +654,7 @@ void SenderSession::plan_sync() {
     if (!dry && (!same || e.type == FileType::kDirectory)) {
       to_send.push_back(e);
     } else if (dry || e.type != FileType::kDirectory) {
-      const char* type = e.type == FileType::kRegular ? "file" : e.type == FileType::kDirectory ? "dir" : "symlink";
-      others.push_back({e.path, type, e.size, dry ? action : "skipped", "", ""});
+      others.push_back({e.path, type_name(e.type), e.size, dry ? action : "skipped", "", ""});
     }
   }
   if (sync_->delete_extraneous && listing_complete_) {
@@ -680,8 +673,7 @@ void SenderSession::plan_sync() {
       deletions_.push_back(path);
       if (is_dir) removed_dirs.insert(path);
       ++c.remove;
-      others.push_back({path, is_dir ? "dir" : le.entry.type == FileType::kSymlink ? "symlink" : "file",
-                        le.entry.size, dry ? "delete" : "pending-delete", "", ""});
+      others.push_back({path, type_name(le.entry.type), le.entry.size, dry ? "delete" : "pending-delete", "", ""});
     }
   }
   files_ = std::move(to_send);
@@ -690,10 +682,7 @@ void SenderSession::plan_sync() {
   resolved_.assign(files_.size(), 0);
   report_.files.clear();
   report_.files_total = files_.size();
-  for (const auto& f : files_) {
-    const char* type = f.type == FileType::kRegular ? "file" : f.type == FileType::kDirectory ? "dir" : "symlink";
-    report_.files.push_back({f.path, type, f.size, "pending", "", ""});
-  }
+  for (const auto& f : files_) report_.files.push_back({f.path, type_name(f.type), f.size, "pending", "", ""});
   for (auto& o : others) {
     if (o.action == "pending-delete") delete_report_index_[o.path] = report_.files.size();
     report_.files.push_back(std::move(o));

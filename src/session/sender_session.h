@@ -89,7 +89,7 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   void plan_sync();
   void send_deletions();
   Status on_delete_result(const protocol::DeleteResult& result);
-  void chunk_skipped(ChunkTask task, uint32_t len, uint64_t reserved);  // receiver had it
+  void chunk_skipped(uint32_t len, uint64_t reserved);  // the receiver had it: release, count
 
   void pump();
   void produce(ChunkTask task, uint64_t reserved);  // pool thread
