@@ -19,6 +19,11 @@ struct Progress {
   uint64_t wire_bytes = 0;    // bytes written to the data streams so far
   double seconds = 0;
   bool reconnecting = false;  // the connection was lost; waiting to retry
+  // --transport udp only:
+  bool udp = false;
+  double rtt_ms = 0;                 // smoothed RTT
+  double loss = 0;                   // fraction of datagrams declared lost so far
+  uint64_t retransmitted_bytes = 0;
 };
 
 // --include/--exclude, in command-line order; the first matching rule wins (rsync-like).
@@ -27,8 +32,28 @@ struct PathRule {
   std::string pattern;
 };
 
+enum class Transport : uint8_t { kTcp = 0, kUdp = 1 };
+
+// TEST-ONLY FAULT: a seeded in-process shim between the UDP transport and its socket that
+// drops, duplicates and reorders outgoing datagrams (fractions 0..1). Loopback never loses
+// or reorders, so this fake stands in for a bad path in tests (docs/udp.md).
+struct DatagramFaults {
+  double drop = 0;
+  double duplicate = 0;
+  double reorder = 0;
+  uint64_t seed = 1;
+  bool any() const { return drop > 0 || duplicate > 0 || reorder > 0; }
+};
+
 struct SendOptions {
   uint16_t streams = 4;                   // parallel TCP data connections (1..64)
+  // --transport udp: data as encrypted datagrams paced by ferry's own congestion control.
+  Transport transport = Transport::kTcp;
+  uint64_t target_rate = 0;     // bytes/s; 0 = as fast as the path allows
+  uint64_t min_rate = 0;        // bytes/s; the controller never paces below it
+  std::string policy = "fair";  // fixed | high | fair | low (Aspera's meanings)
+  uint16_t max_datagram = 1472; // UDP payload bytes per datagram (path MTU - 28)
+  DatagramFaults udp_faults;    // TEST-ONLY
   uint32_t chunk_size = 4u << 20;         // 64 KiB .. 64 MiB
   std::string compress = "auto";          // auto | none | 1..19
   Overwrite overwrite = Overwrite::kDiff;  // diff: skip files whose size and mtime match
@@ -78,6 +103,7 @@ struct ReceiveOptions {
   // TEST-ONLY FAULT: SIGKILL this process after N chunks were written and journaled (the CLI
   // sets it from FERRY_TEST_SIGKILL_AFTER_CHUNKS), so tests can kill -9 at a seeded point.
   uint64_t fault_sigkill_after_chunks = 0;
+  DatagramFaults udp_faults;  // TEST-ONLY: applied to the ACK datagrams this receiver sends
 };
 
 }  // namespace ferry

@@ -33,6 +33,23 @@ struct SyncCounts {
   bool changed() const { return send + update + remove > 0; }
 };
 
+// What the UDP transport saw (present in --json as "udp" when --transport udp was used).
+struct UdpReport {
+  bool used = false;
+  std::string policy;
+  uint64_t packets_sent = 0;
+  uint64_t packets_lost = 0;         // declared lost by the sender (RFC 9002 thresholds)
+  uint64_t packets_spurious = 0;     // declared lost, then acknowledged after all
+  uint64_t datagram_bytes = 0;       // UDP payload bytes sent (headers and AEAD tags included)
+  uint64_t retransmitted_bytes = 0;  // fragment bytes sent again after a loss or probe
+  uint64_t redundant_bytes = 0;      // fragment bytes the receiver already had when they were re-sent
+  uint64_t auth_failures = 0;        // datagrams that failed authentication or were replays (dropped)
+  double data_seconds = 0;           // first datagram to the last acknowledgement
+  double srtt_ms = 0;
+  double min_rtt_ms = 0;
+  double bandwidth_estimate_bps = 0; // the controller's bottleneck estimate, bits/s
+};
+
 struct TransferReport {
   Status status;
   uint64_t files_total = 0;   // entries in the file list (files, dirs, symlinks)
@@ -50,6 +67,7 @@ struct TransferReport {
   std::vector<FileReport> files;
   bool is_sync = false;
   SyncCounts sync;
+  UdpReport udp;
 
   std::string to_json() const;
   // The process exit code: the status's, except that a successful sync that had nothing to

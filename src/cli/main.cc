@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <tuple>
 
 #include "codec/chunk_codec.h"
 #include "core/log.h"
@@ -36,9 +37,13 @@ void print_progress(const Progress& p) {
   }
   double pct = p.bytes_total ? 100.0 * static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0;
   double rate = p.seconds > 0 ? static_cast<double>(p.wire_bytes) / p.seconds : 0;
-  std::fprintf(stderr, "\r%5.1f%%  %s / %s  files %llu/%llu  wire %s/s   ", pct, format_bytes(p.bytes_done).c_str(),
+  std::fprintf(stderr, "\r%5.1f%%  %s / %s  files %llu/%llu  wire %s/s", pct, format_bytes(p.bytes_done).c_str(),
                format_bytes(p.bytes_total).c_str(), static_cast<unsigned long long>(p.files_done),
                static_cast<unsigned long long>(p.files_total), format_bytes(static_cast<uint64_t>(rate)).c_str());
+  if (p.udp)
+    std::fprintf(stderr, " (%.0f Mbit/s)  rtt %.1f ms  loss %.2f%%  resent %s", rate * 8 / 1e6, p.rtt_ms, p.loss * 100,
+                 format_bytes(p.retransmitted_bytes).c_str());
+  std::fprintf(stderr, "   ");
   std::fflush(stderr);
 }
 
@@ -51,6 +56,13 @@ void print_text_summary(const TransferReport& r) {
   if (r.bytes_resumed > 0 || r.reconnects > 0)
     std::printf("resumed %s already on the receiver; reconnected %llu times\n", format_bytes(r.bytes_resumed).c_str(),
                 static_cast<unsigned long long>(r.reconnects));
+  if (r.udp.used) {
+    const UdpReport& u = r.udp;
+    std::printf("udp (%s): rtt %.1f ms (min %.1f), %llu of %llu datagrams lost, %s resent (%s redundant)\n",
+                u.policy.c_str(), u.srtt_ms, u.min_rtt_ms, static_cast<unsigned long long>(u.packets_lost),
+                static_cast<unsigned long long>(u.packets_sent), format_bytes(u.retransmitted_bytes).c_str(),
+                format_bytes(u.redundant_bytes).c_str());
+  }
   if (r.is_sync) {
     const SyncCounts& c = r.sync;
     std::printf("sync%s: send %llu (%s), update %llu (%s), delete %llu, skip %llu\n", c.dry_run ? " (dry run)" : "",
@@ -98,6 +110,31 @@ std::vector<PathRule> filter_rules_from(int argc, char** argv) {
   return rules;
 }
 
+// TEST-ONLY FAULT: FERRY_TEST_UDP_FAULTS="drop=0.05,dup=0.05,reorder=0.05,seed=7" makes the UDP
+// datagrams this process sends go through the seeded fault shim (DatagramFaults).
+Status udp_faults_from_env(DatagramFaults* out) {
+  const char* env = std::getenv("FERRY_TEST_UDP_FAULTS");
+  if (!env || !*env) return Status::ok();
+  std::string text = env;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find(',', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(pos, end - pos);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) return Status(Error::kUsage, "FERRY_TEST_UDP_FAULTS: '" + item + "' is not KEY=VALUE");
+    std::string key = item.substr(0, eq);
+    double v = std::strtod(item.c_str() + eq + 1, nullptr);
+    if (key == "drop") out->drop = v;
+    else if (key == "dup") out->duplicate = v;
+    else if (key == "reorder") out->reorder = v;
+    else if (key == "seed") out->seed = static_cast<uint64_t>(v);
+    else return Status(Error::kUsage, "FERRY_TEST_UDP_FAULTS: unknown key '" + key + "'");
+    pos = end + 1;
+  }
+  return Status::ok();
+}
+
 // Options shared by `send` and `sync`.
 struct TransferFlags {
   SendOptions so;
@@ -107,9 +144,19 @@ struct TransferFlags {
   int verbose = 0;
   int streams = 4;
   double retry_seconds = 180;
+  std::string transport = "tcp", target_rate_text, min_rate_text;
+  int mtu = 1500;
 
   void add_to(CLI::App* app, bool with_overwrite) {
     app->add_option("--streams", streams, "parallel TCP data connections (default 4)")->check(CLI::Range(1, 64));
+    app->add_option("--transport", transport, "tcp (parallel TCP streams) or udp (paced, encrypted datagrams; default tcp)")
+        ->check(CLI::IsMember({"tcp", "udp"}));
+    app->add_option("--target-rate", target_rate_text, "udp: the most to send, in bits/s (e.g. 800M; default: what the path allows)");
+    app->add_option("--min-rate", min_rate_text, "udp: never pace below this, in bits/s (e.g. 50M)");
+    app->add_option("--policy", so.policy, "udp bandwidth policy: fixed, high, fair or low (default fair)")
+        ->check(CLI::IsMember({"fixed", "high", "fair", "low"}));
+    app->add_option("--mtu", mtu, "udp: path MTU in bytes; datagrams carry MTU-28 bytes (default 1500)")
+        ->check(CLI::Range(540, 65535));
     app->add_option("--chunk-size", chunk_text, "chunk size, 64K..64M (default 4M)");
     app->add_option("--compress", so.compress, "auto, none or a zstd level 1..19 (default auto)");
     if (with_overwrite)
@@ -146,6 +193,18 @@ struct TransferFlags {
     so.chunk_size = static_cast<uint32_t>(chunk);
     if (Status st = parse_size_flag("--memory", memory_text, &so.memory); !st) return st;
     so.filters = filter_rules_from(argc, argv);
+    so.transport = transport == "udp" ? Transport::kUdp : Transport::kTcp;
+    for (auto [flag, text, out] : {std::tuple{"--target-rate", &target_rate_text, &so.target_rate},
+                                   std::tuple{"--min-rate", &min_rate_text, &so.min_rate}}) {
+      if (text->empty()) continue;
+      auto r = parse_bit_rate(*text);
+      if (!r) return Status(Error::kUsage, std::string(flag) + ": " + r.status().message());
+      *out = *r / 8;  // the library takes bytes/s
+    }
+    so.max_datagram = static_cast<uint16_t>(std::min(mtu - 28, 65507));
+    if (transport != "udp" && (!target_rate_text.empty() || !min_rate_text.empty()))
+      return Status(Error::kUsage, "--target-rate and --min-rate need --transport udp");
+    if (Status st = udp_faults_from_env(&so.udp_faults); !st) return st;
     // TEST-ONLY FAULT (kill -9 at a seeded point): see SendOptions::fault_sigkill_after_chunks.
     if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) so.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
     if (!quiet && !progress_off && (progress_on || isatty(STDERR_FILENO))) so.on_progress = print_progress;
@@ -167,6 +226,7 @@ int run_recv(ReceiveOptions ro, const std::string& memory_text, bool quiet, int 
   if (ro.memory < (4u << 20)) return fail(Status(Error::kUsage, "--memory must be at least 4M"));
   // TEST-ONLY FAULT (kill -9 at a seeded point): see ReceiveOptions::fault_sigkill_after_chunks.
   if (const char* k = std::getenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS")) ro.fault_sigkill_after_chunks = std::strtoull(k, nullptr, 10);
+  if (Status st = udp_faults_from_env(&ro.udp_faults); !st) return fail(st);
   // SIGINT/SIGTERM stop the receiver cleanly: unfinished files are kept for resume or
   // discarded, never left under their final names.
   sigset_t sigs;

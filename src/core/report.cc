@@ -76,6 +76,23 @@ std::string TransferReport::to_json() const {
          std::to_string(sync.send_bytes) + ",\"update_bytes\":" + std::to_string(sync.update_bytes) +
          ",\"deleted\":" + std::to_string(sync.deleted) + "},";
   }
+  if (udp.used) {
+    char b[512];
+    double goodput = udp.data_seconds > 0 ? static_cast<double>(bytes_on_disk - bytes_resumed) * 8 / udp.data_seconds : 0;
+    std::snprintf(b, sizeof b,
+                  "\"udp\":{\"policy\":\"%s\",\"packets_sent\":%llu,\"packets_lost\":%llu,\"packets_spurious\":%llu,"
+                  "\"datagram_bytes\":%llu,\"retransmitted_bytes\":%llu,\"redundant_bytes\":%llu,"
+                  "\"auth_failures\":%llu,\"data_seconds\":%.3f,\"data_goodput_bps\":%.0f,\"srtt_ms\":%.2f,"
+                  "\"min_rtt_ms\":%.2f,\"bandwidth_estimate_bps\":%.0f},",
+                  json_escape(udp.policy).c_str(), static_cast<unsigned long long>(udp.packets_sent),
+                  static_cast<unsigned long long>(udp.packets_lost), static_cast<unsigned long long>(udp.packets_spurious),
+                  static_cast<unsigned long long>(udp.datagram_bytes),
+                  static_cast<unsigned long long>(udp.retransmitted_bytes),
+                  static_cast<unsigned long long>(udp.redundant_bytes),
+                  static_cast<unsigned long long>(udp.auth_failures), udp.data_seconds, goodput, udp.srtt_ms,
+                  udp.min_rtt_ms, udp.bandwidth_estimate_bps);
+    j += b;
+  }
   j += "\"files\":[";
   for (size_t i = 0; i < files.size(); ++i) {
     const auto& f = files[i];

@@ -50,6 +50,7 @@ bool known_type(uint8_t t) {
   switch (static_cast<FrameType>(t)) {
     case FrameType::kHello: case FrameType::kWelcome: case FrameType::kOpenSession:
     case FrameType::kSessionOpened: case FrameType::kJoinStream: case FrameType::kStreamJoined:
+    case FrameType::kUdpOpen: case FrameType::kUdpAccept:
     case FrameType::kFileList: case FrameType::kFileListEnd: case FrameType::kFilePlan: case FrameType::kHaveChunks:
     case FrameType::kChunk: case FrameType::kChunkNack: case FrameType::kFileDone:
     case FrameType::kFileResult: case FrameType::kFileAbort: case FrameType::kFinish: case FrameType::kSummary:
@@ -69,6 +70,8 @@ const char* to_string(FrameType t) {
     case FrameType::kOpenSession: return "OPEN_SESSION";
     case FrameType::kSessionOpened: return "SESSION_OPENED";
     case FrameType::kJoinStream: return "JOIN_STREAM";
+    case FrameType::kUdpOpen: return "UDP_OPEN";
+    case FrameType::kUdpAccept: return "UDP_ACCEPT";
     case FrameType::kStreamJoined: return "STREAM_JOINED";
     case FrameType::kFileList: return "FILE_LIST";
     case FrameType::kFileListEnd: return "FILE_LIST_END";
@@ -171,7 +174,8 @@ Result<OpenSession> decode_open_session(std::span<const uint8_t> p) {
   m.resume = static_cast<ResumeMode>(resume);
   if (m.chunk_size < kMinChunkSize || m.chunk_size > kMaxChunkSize)
     return malformed("OPEN_SESSION", "chunk size out of range");
-  if (m.data_streams == 0 || m.data_streams > kMaxStreams) return malformed("OPEN_SESSION", "stream count out of range");
+  // 0 streams: the data goes over UDP (UDP_OPEN follows SESSION_OPENED).
+  if (m.data_streams > kMaxStreams) return malformed("OPEN_SESSION", "stream count out of range");
   return done(r, std::move(m), "OPEN_SESSION");
 }
 
@@ -185,6 +189,50 @@ Result<SessionOpened> decode_session_opened(std::span<const uint8_t> p) {
   SessionOpened m;
   r.bytes(m.session_id.data(), 16);
   return done(r, m, "SESSION_OPENED");
+}
+
+std::vector<uint8_t> encode(const UdpOpen& m) {
+  auto w = start(FrameType::kUdpOpen);
+  w.bytes(m.public_key.data(), m.public_key.size());
+  w.u16(m.max_datagram);
+  w.u8(m.policy);
+  w.u64(m.target_rate);
+  w.u64(m.min_rate);
+  return finish(w);
+}
+Result<UdpOpen> decode_udp_open(std::span<const uint8_t> p) {
+  WireReader r(p);
+  UdpOpen m;
+  r.bytes(m.public_key.data(), m.public_key.size());
+  m.max_datagram = r.u16();
+  m.policy = r.u8();
+  m.target_rate = r.u64();
+  m.min_rate = r.u64();
+  if (!r.ok()) return malformed("UDP_OPEN", "truncated");
+  if (m.max_datagram < kMinUdpDatagram || m.max_datagram > kMaxUdpDatagram)
+    return malformed("UDP_OPEN", "datagram size out of range");
+  if (m.policy > 3) return malformed("UDP_OPEN", "unknown policy");
+  return done(r, m, "UDP_OPEN");
+}
+
+std::vector<uint8_t> encode(const UdpAccept& m) {
+  auto w = start(FrameType::kUdpAccept);
+  w.u16(m.port);
+  w.bytes(m.public_key.data(), m.public_key.size());
+  w.u16(m.max_datagram);
+  return finish(w);
+}
+Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p) {
+  WireReader r(p);
+  UdpAccept m;
+  m.port = r.u16();
+  r.bytes(m.public_key.data(), m.public_key.size());
+  m.max_datagram = r.u16();
+  if (!r.ok()) return malformed("UDP_ACCEPT", "truncated");
+  if (m.port == 0) return malformed("UDP_ACCEPT", "port 0");
+  if (m.max_datagram < kMinUdpDatagram || m.max_datagram > kMaxUdpDatagram)
+    return malformed("UDP_ACCEPT", "datagram size out of range");
+  return done(r, m, "UDP_ACCEPT");
 }
 
 std::vector<uint8_t> encode(const JoinStream& m) {

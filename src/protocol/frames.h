@@ -39,6 +39,8 @@ enum class FrameType : uint8_t {
   kSessionOpened = 0x04,
   kJoinStream = 0x05,
   kStreamJoined = 0x06,
+  kUdpOpen = 0x0C,
+  kUdpAccept = 0x0D,
   kFileList = 0x10,
   kFileListEnd = 0x11,
   kFilePlan = 0x12,
@@ -87,6 +89,23 @@ struct OpenSession {
 };
 struct SessionOpened { Id128 session_id{}; };
 struct JoinStream { Id128 session_id{}; uint16_t stream_index; };
+// UDP data path (docs/protocol.md, docs/udp.md): asked for after SESSION_OPENED of a session
+// opened with data_streams = 0. Keys are X25519 public keys; rates are bytes/s (0 = none).
+inline constexpr size_t kUdpPublicKeySize = 32;
+inline constexpr uint16_t kMinUdpDatagram = 512;
+inline constexpr uint16_t kMaxUdpDatagram = 65507;
+struct UdpOpen {
+  std::array<uint8_t, kUdpPublicKeySize> public_key{};
+  uint16_t max_datagram = 1472;
+  uint8_t policy = 2;  // cc::Policy
+  uint64_t target_rate = 0;
+  uint64_t min_rate = 0;
+};
+struct UdpAccept {
+  uint16_t port = 0;
+  std::array<uint8_t, kUdpPublicKeySize> public_key{};
+  uint16_t max_datagram = 1472;
+};
 struct FileListEntry {  // FileEntry minus the sender-local source_path
   uint32_t file_id;
   FileEntry entry;
@@ -138,6 +157,8 @@ std::vector<uint8_t> encode(const OpenSession&);
 std::vector<uint8_t> encode(const SessionOpened&);
 std::vector<uint8_t> encode(const JoinStream&);
 std::vector<uint8_t> encode_stream_joined();
+std::vector<uint8_t> encode(const UdpOpen&);
+std::vector<uint8_t> encode(const UdpAccept&);
 std::vector<uint8_t> encode(const FileList&);
 std::vector<uint8_t> encode(const FileListEnd&);
 std::vector<uint8_t> encode(const FilePlan&);
@@ -167,6 +188,8 @@ Result<Hello> decode_hello(std::span<const uint8_t> p);
 Result<Welcome> decode_welcome(std::span<const uint8_t> p);
 Result<OpenSession> decode_open_session(std::span<const uint8_t> p);
 Result<SessionOpened> decode_session_opened(std::span<const uint8_t> p);
+Result<UdpOpen> decode_udp_open(std::span<const uint8_t> p);
+Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p);
 Result<JoinStream> decode_join_stream(std::span<const uint8_t> p);
 Result<FileList> decode_file_list(std::span<const uint8_t> p);
 Result<FileListEnd> decode_file_list_end(std::span<const uint8_t> p);

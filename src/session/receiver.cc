@@ -165,6 +165,7 @@ class EmbeddedReceiver final : public Receiver {
       }
       auto session = std::make_shared<ReceiverSession>(io_, pool_, root_, budget_, std::move(*open), id, conn->peer(),
                                                        std::move(journal), options_.fault_sigkill_after_chunks);
+      session->set_udp_faults(options_.udp_faults);  // TEST-ONLY (no-op unless set)
       sessions_[id] = session;
       if (tid != protocol::Id128{}) by_transfer_[tid] = session;
       log::info("session " + hex_id(id).substr(0, 8) + " from " + conn->peer());

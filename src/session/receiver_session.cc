@@ -85,6 +85,7 @@ void ReceiverSession::abort(const Status& st) {
 void ReceiverSession::close_streams() {
   streams_closed_ = true;
   for (auto& s : streams_) s->close();
+  if (udp_) udp_->close();
 }
 
 void ReceiverSession::supersede() {
@@ -170,6 +171,10 @@ Status ReceiverSession::handle_control_frame(const Frame& frame) {
       if (!req) return req.status();
       asio::post(pool_, [self = shared_from_this(), paths = std::move(req->paths)] { self->delete_paths(paths); });
       return Status::ok();
+    }
+    case FrameType::kUdpOpen: {
+      auto req = protocol::decode_udp_open(frame.payload);
+      return req ? on_udp_open(*req) : req.status();
     }
     case FrameType::kFinish:
       if (!list_ended_) return Status(Error::kProtocol, peer_ + " sent FINISH before the end of its file list");
@@ -447,6 +452,81 @@ asio::awaitable<void> ReceiverSession::acquire_budget(uint64_t bytes) {
   while (!granted) co_await granted_signal.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+std::string ReceiverSession::check_chunk(const protocol::ChunkHeader& ch, uint32_t payload_len,
+                                         std::shared_ptr<RecvFile>* out) {
+  auto file = lookup(ch.file_id);
+  if (!file) return "chunk for file id " + std::to_string(ch.file_id) + ", which is not being received";
+  if (ch.chunk_index >= file->chunk_count)
+    return "chunk index " + std::to_string(ch.chunk_index) + " beyond the end of '" + file->entry.path + "'";
+  if (ch.raw_length != chunk_length(file->entry.size, open_.chunk_size, ch.chunk_index))
+    return "chunk " + std::to_string(ch.chunk_index) + " of '" + file->entry.path + "' has the wrong length";
+  if (ch.codec == static_cast<uint8_t>(Codec::kNone)
+          ? payload_len != ch.raw_length
+          : (ch.codec != static_cast<uint8_t>(Codec::kZstd) || payload_len == 0 || payload_len >= ch.raw_length))
+    return "chunk " + std::to_string(ch.chunk_index) + " of '" + file->entry.path + "' has a bad codec or payload length";
+  *out = std::move(file);
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------
+// UDP data path (docs/udp.md)
+
+Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
+  if (open_.data_streams != 0) return Status(Error::kProtocol, peer_ + " asked for UDP on a session with TCP streams");
+  if (udp_) return Status(Error::kProtocol, peer_ + " sent UDP_OPEN twice");
+  auto kx = crypto::KeyExchange::create();
+  if (!kx) return kx.status();
+  auto keys = kx->derive({req.public_key.data(), req.public_key.size()}, {id_.data(), id_.size()}, /*is_sender=*/false);
+  if (!keys) return keys.status();
+  boost::system::error_code ec;
+  auto local = control_->socket().local_endpoint(ec);
+  if (ec) return Status(Error::kNetwork, "control connection from " + peer_ + ": " + ec.message());
+  auto sock = std::make_unique<udp::DatagramSocket>(io_);
+  if (Status st = sock->open(udp::udp_endpoint(local.address(), 0), "UDP data path for " + peer_); !st) return st;
+  udp::UdpReceiverConfig cfg;
+  cfg.max_datagram = std::min<uint16_t>(req.max_datagram, protocol::kMaxUdpDatagram);
+  cfg.chunk_size = open_.chunk_size;
+  cfg.faults = udp_faults_;
+  cfg.peer = peer_ + " (UDP)";
+  auto weak = weak_from_this();
+  udp_ = std::make_shared<udp::UdpChunkReceiver>(
+      io_, std::move(sock), *keys, budget_, cfg,
+      [weak](const protocol::ChunkHeader& h, Buffer payload, uint32_t len, uint64_t reserved) {
+        if (auto self = weak.lock()) self->accept_udp_chunk(h, std::move(payload), len, reserved);
+        // else: the budget object outlives sessions; nothing holds these bytes any more
+      },
+      [weak](const Status& st) {
+        if (auto self = weak.lock()) self->abort(st);
+      });
+  udp_->start();
+  protocol::UdpAccept accept;
+  accept.port = udp_->port();
+  auto pub = kx->public_key();
+  std::copy(pub.begin(), pub.end(), accept.public_key.begin());
+  accept.max_datagram = cfg.max_datagram;
+  control_->send(protocol::encode(accept));
+  log::debug("session from " + peer_ + ": UDP data on port " + std::to_string(accept.port));
+  return Status::ok();
+}
+
+void ReceiverSession::accept_udp_chunk(const protocol::ChunkHeader& h, Buffer payload, uint32_t payload_len,
+                                       uint64_t reserved) {
+  std::shared_ptr<RecvFile> file;
+  if (streams_closed_) {
+    budget_.release(reserved);
+    return;
+  }
+  if (std::string bad = check_chunk(h, payload_len, &file); !bad.empty()) {
+    budget_.release(reserved);
+    abort(Status(Error::kProtocol, "UDP data from " + peer_ + ": " + bad));
+    close_streams();
+    return;
+  }
+  asio::post(pool_, [self = shared_from_this(), file, h, p = std::move(payload), payload_len, reserved]() mutable {
+    self->process_chunk(std::move(file), h, std::move(p), payload_len, reserved);
+  });
+}
+
 asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> stream, uint16_t index) {
   auto self = shared_from_this();
   streams_.push_back(stream);
@@ -486,20 +566,8 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
     }
     // Validate everything the header claims before reserving memory or reading the payload.
     uint32_t payload_len = header->length - static_cast<uint32_t>(protocol::kChunkHeaderSize);
-    auto file = lookup(ch->file_id);
-    std::string bad;
-    if (!file) {
-      bad = "chunk for file id " + std::to_string(ch->file_id) + ", which is not being received";
-    } else if (ch->chunk_index >= file->chunk_count) {
-      bad = "chunk index " + std::to_string(ch->chunk_index) + " beyond the end of '" + file->entry.path + "'";
-    } else if (ch->raw_length != chunk_length(file->entry.size, open_.chunk_size, ch->chunk_index)) {
-      bad = "chunk " + std::to_string(ch->chunk_index) + " of '" + file->entry.path + "' has the wrong length";
-    } else if (ch->codec == static_cast<uint8_t>(Codec::kNone) ? payload_len != ch->raw_length
-                                                               : (ch->codec != static_cast<uint8_t>(Codec::kZstd) ||
-                                                                  payload_len == 0 || payload_len >= ch->raw_length)) {
-      bad = "chunk " + std::to_string(ch->chunk_index) + " of '" + file->entry.path + "' has a bad codec or payload length";
-    }
-    if (!bad.empty()) {
+    std::shared_ptr<RecvFile> file;
+    if (std::string bad = check_chunk(*ch, payload_len, &file); !bad.empty()) {
       abort(Status(Error::kProtocol, where + ": " + bad));
       break;
     }

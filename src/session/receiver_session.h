@@ -27,6 +27,7 @@
 #include "manifest/journal.h"
 #include "protocol/frames.h"
 #include "transport/frame_socket.h"
+#include "transport/udp/udp_chunk_receiver.h"
 
 namespace ferry {
 
@@ -53,6 +54,8 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   asio::awaitable<void> run_data(std::shared_ptr<FrameSocket> stream, uint16_t index);
 
   const protocol::Id128& id() const { return id_; }
+  // TEST-ONLY FAULT: datagram faults applied to the UDP ACKs this session sends.
+  void set_udp_faults(const DatagramFaults& faults) { udp_faults_ = faults; }
   // A new connection of the same transfer arrived: this (stale) session ends now. Network thread.
   void supersede();
   SessionStats stats() const;
@@ -89,6 +92,11 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   Status on_file_list(protocol::FileList list);
   Status on_file_done(const protocol::FileDone& done);
   Status on_file_abort(const protocol::FileAbort& abort);
+  Status on_udp_open(const protocol::UdpOpen& req);  // network thread
+  // A chunk reassembled by the UDP data path; validated like a CHUNK frame. Network thread.
+  void accept_udp_chunk(const protocol::ChunkHeader& h, Buffer payload, uint32_t payload_len, uint64_t reserved);
+  // "" if the header is consistent with the file it names (set in *file), else why not.
+  std::string check_chunk(const protocol::ChunkHeader& ch, uint32_t payload_len, std::shared_ptr<RecvFile>* file);
   void plan_batch(std::vector<protocol::FileListEntry> batch);  // pool
   protocol::PlanEntry plan_entry(const protocol::FileListEntry& e, std::shared_ptr<RecvFile>* out,
                                  std::vector<protocol::HaveChunks>* have);  // pool
@@ -127,6 +135,8 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
 
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> streams_;
+  std::shared_ptr<udp::UdpChunkReceiver> udp_;  // with --transport udp
+  DatagramFaults udp_faults_;
   uint32_t next_file_id_ = 0;  // network thread: ids must arrive dense and in order
   bool list_ended_ = false;
   bool finish_received_ = false;

@@ -12,6 +12,7 @@
 #include "protocol/frames.h"
 #include "session/process_limits.h"
 #include "session/sender_session.h"
+#include "transport/cc/congestion_controller.h"
 
 namespace ferry {
 
@@ -132,6 +133,12 @@ Status validate_send_options(const SendOptions& o) {
                                      format_bytes(o.chunk_size) + " (need at least 4 chunks)");
   if (auto c = CompressionSetting::parse(o.compress); !c) return c.status();
   if (auto r = parse_resume(o.resume); !r) return r.status();
+  if (auto p = cc::parse_policy(o.policy); !p) return p.status();
+  if (o.max_datagram < protocol::kMinUdpDatagram || o.max_datagram > protocol::kMaxUdpDatagram)
+    return Status(Error::kUsage, "--mtu/--max-datagram must leave between " + std::to_string(protocol::kMinUdpDatagram) +
+                                     " and " + std::to_string(protocol::kMaxUdpDatagram) + " bytes of UDP payload");
+  if (o.target_rate && o.min_rate > o.target_rate)
+    return Status(Error::kUsage, "--min-rate is above --target-rate");
   return Status::ok();
 }
 

@@ -97,6 +97,7 @@ asio::awaitable<void> SenderSession::run() {
   }
   report_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (transport_) report_.bytes_on_wire = transport_->wire_bytes();
+  if (udp_) report_.udp = udp_->report();
   fail(Status::ok());  // tears down whatever is still open; keeps the first status
 }
 
@@ -113,7 +114,8 @@ asio::awaitable<Status> SenderSession::open_session() {
   if (options_.chunk_size > welcome->max_chunk_size)
     co_return Status(Error::kUsage, "chunk size " + format_bytes(options_.chunk_size) + " is larger than " +
                                         control_->peer() + " accepts (" + format_bytes(welcome->max_chunk_size) + ")");
-  uint16_t streams = std::min<uint16_t>(options_.streams, welcome->max_streams);
+  const bool udp = options_.transport == Transport::kUdp;
+  uint16_t streams = udp ? 0 : std::min<uint16_t>(options_.streams, welcome->max_streams);
 
   protocol::OpenSession open{options_.chunk_size, streams, static_cast<protocol::OverwriteMode>(options_.overwrite),
                              resume_, transfer_id_, dest_.path};
@@ -125,6 +127,7 @@ asio::awaitable<Status> SenderSession::open_session() {
   auto opened = protocol::decode_session_opened(frame->payload);
   if (!opened) co_return opened.status();
   established_ = true;
+  if (udp) co_return co_await open_udp(opened->session_id);
 
   for (uint16_t i = 0; i < streams; ++i) {
     auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
@@ -142,8 +145,60 @@ asio::awaitable<Status> SenderSession::open_session() {
       co_return unexpected_frame(*joined, protocol::FrameType::kStreamJoined, sock->peer());
     data_streams_.push_back(sock);
   }
-  transport_ = std::make_unique<TcpChunkSender>(data_streams_);
+  transport_ = std::make_shared<TcpChunkSender>(data_streams_);
   log::debug("session open with " + control_->peer() + ", " + std::to_string(streams) + " data streams");
+  co_return Status::ok();
+}
+
+asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_id) {
+  auto kx = crypto::KeyExchange::create();
+  if (!kx) co_return kx.status();
+  auto policy = cc::parse_policy(options_.policy);
+  if (!policy) co_return policy.status();
+  protocol::UdpOpen req;
+  auto pub = kx->public_key();
+  std::copy(pub.begin(), pub.end(), req.public_key.begin());
+  req.max_datagram = options_.max_datagram;
+  req.policy = static_cast<uint8_t>(*policy);
+  req.target_rate = options_.target_rate;
+  req.min_rate = options_.min_rate;
+  control_->send(protocol::encode(req));
+  auto frame = co_await control_->read_frame();
+  if (!frame) co_return frame.status();
+  if (frame->type != protocol::FrameType::kUdpAccept)
+    co_return unexpected_frame(*frame, protocol::FrameType::kUdpAccept, control_->peer());
+  auto accept = protocol::decode_udp_accept(frame->payload);
+  if (!accept) co_return accept.status();
+  auto keys = kx->derive({accept->public_key.data(), accept->public_key.size()},
+                         {session_id.data(), session_id.size()}, /*is_sender=*/true);
+  if (!keys) co_return keys.status();
+
+  boost::system::error_code ec;
+  auto local = control_->socket().local_endpoint(ec);
+  auto remote = control_->socket().remote_endpoint(ec);
+  if (ec) co_return Status(Error::kNetwork, control_->peer() + ": " + ec.message());
+  udp::udp_endpoint peer(remote.address(), accept->port);
+  auto sock = std::make_unique<udp::DatagramSocket>(io_);
+  if (Status st = sock->open(udp::udp_endpoint(local.address(), 0), "UDP data path to " + control_->peer()); !st)
+    co_return st;
+  if (Status st = sock->connect(peer); !st) co_return st;
+
+  udp::UdpSenderConfig cfg;
+  cfg.rate.target_rate = options_.target_rate;
+  cfg.rate.min_rate = options_.min_rate;
+  cfg.rate.policy = *policy;
+  cfg.max_datagram = std::min(options_.max_datagram, accept->max_datagram);
+  cfg.rate.max_datagram = cfg.max_datagram;
+  cfg.faults = options_.udp_faults;
+  cfg.peer = "receiver " + remote.address().to_string() + ":" + std::to_string(accept->port) + " (UDP)";
+  auto weak = weak_from_this();
+  udp_ = std::make_shared<udp::UdpChunkSender>(io_, std::move(sock), *keys, cfg, [weak](const Status& st) {
+    if (auto self = weak.lock()) self->fail(st);
+  });
+  udp_->start();
+  transport_ = udp_;
+  log::debug("session open with " + control_->peer() + ", data over UDP to port " + std::to_string(accept->port) +
+             ", policy " + options_.policy);
   co_return Status::ok();
 }
 
@@ -500,7 +555,8 @@ void SenderSession::chunk_ready(ChunkTask task, protocol::ChunkHeader header, st
                       ++self->report_.chunks_sent;  // handed to the kernel
                       self->check_test_faults();
                       // Backlog: at least a chunk per stream still waits behind the sockets.
-                      uint64_t mark = uint64_t{self->options_.chunk_size} * self->data_streams_.size();
+                      uint64_t mark = uint64_t{self->options_.chunk_size} *
+                                      std::max<size_t>(1, self->data_streams_.size());
                       self->governor_.record_delivery(payload_len, self->transport_->queued_bytes() >= mark,
                                                       std::chrono::steady_clock::now());
                       self->pump();
@@ -561,6 +617,13 @@ void SenderSession::report_progress() {
   p.files_total = files_.size();
   p.files_done = resolved_count_;
   p.wire_bytes = transport_ ? transport_->wire_bytes() : 0;
+  if (udp_) {
+    UdpReport u = udp_->report();
+    p.udp = true;
+    p.rtt_ms = u.srtt_ms;
+    p.loss = u.packets_sent ? static_cast<double>(u.packets_lost) / static_cast<double>(u.packets_sent) : 0;
+    p.retransmitted_bytes = u.retransmitted_bytes;
+  }
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   options_.on_progress(p);
   progress_timer_.expires_after(kProgressInterval);

@@ -37,6 +37,7 @@
 #include "session/chunk_scheduler.h"
 #include "session/compression_governor.h"
 #include "transport/chunk_transport.h"
+#include "transport/udp/udp_chunk_sender.h"
 
 namespace ferry {
 
@@ -76,6 +77,7 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   };
 
   asio::awaitable<Status> open_session();
+  asio::awaitable<Status> open_udp(const protocol::Id128& session_id);
   asio::awaitable<Status> join_data_streams(const std::string& session_id_hex, const protocol::Id128& sid);
   void send_file_list();
   Status handle_control_frame(const Frame& frame);
@@ -131,7 +133,8 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   protocol::ResumeMode resume_;
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> data_streams_;
-  std::unique_ptr<ChunkSender> transport_;
+  std::shared_ptr<ChunkSender> transport_;
+  std::shared_ptr<udp::UdpChunkSender> udp_;  // with --transport udp (also transport_)
   asio::steady_timer progress_timer_;
   std::chrono::steady_clock::time_point start_;
 

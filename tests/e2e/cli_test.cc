@@ -151,6 +151,46 @@ TEST(CliTest, BadFlagsAreUsageErrorsWithExitCode2AndNameTheFlag) {
   EXPECT_EQ(f.exit_code, 2);
 }
 
+TEST(CliTest, BadUdpFlagsAreUsageErrors) {
+  Finished a = run({kFerry, "send", "--target-rate", "100M", "a", "ferry://127.0.0.1/"});
+  EXPECT_EQ(a.exit_code, 2);
+  EXPECT_NE(a.err.find("--transport udp"), std::string::npos) << a.err;
+  Finished b = run({kFerry, "send", "--transport", "udp", "--policy", "greedy", "a", "ferry://127.0.0.1/"});
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_NE(b.err.find("--policy"), std::string::npos) << b.err;
+  Finished c = run({kFerry, "send", "--transport", "udp", "--target-rate", "fast", "a", "ferry://127.0.0.1/"});
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("--target-rate"), std::string::npos) << c.err;
+}
+
+// The CLI over UDP with the seeded fault shim on both ends (FERRY_TEST_UDP_FAULTS, a named
+// fake: loopback never loses): the data arrives intact, --json reports the UDP path, and
+// both processes stay within --memory like the TCP path does.
+TEST(CliTest, UdpTransferReportsItsPathInJsonAndStaysWithinTheMemoryBudget) {
+  TempDir src("src"), dst("dst");
+  write_random_file(src / "big.bin", 128ull << 20, 6);
+  setenv("FERRY_TEST_UDP_FAULTS", "drop=0.02,reorder=0.02,dup=0.01,seed=5", 1);
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q", "--memory",
+                    "32M"});
+  std::string url = read_line(rx.out_fd);
+  Finished tx = run({kFerry, "send", "--json", "--transport", "udp", "--memory", "32M", src / "big.bin", url});
+  unsetenv("FERRY_TEST_UDP_FAULTS");
+  Finished r = wait_for(rx);
+  ASSERT_EQ(tx.exit_code, 0) << tx.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(hash_file(dst / "big.bin"), hash_file(src / "big.bin"));
+  std::string json_file = src / "summary.json";
+  write_text(json_file, tx.out);
+  std::string check = "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); u=d[\"udp\"]; "
+                      "assert d[\"ok\"] and u[\"policy\"]==\"fair\" and u[\"packets_lost\"]>0 and "
+                      "u[\"retransmitted_bytes\"]>0 and u[\"data_goodput_bps\"]>0 and u[\"srtt_ms\"]>0' '" +
+                      json_file + "'";
+  EXPECT_EQ(std::system(check.c_str()), 0) << tx.out;
+  const long kOverheadKb = 40 * 1024;
+  EXPECT_LE(tx.max_rss_kb, 32 * 1024 + kOverheadKb) << "sender peak RSS";
+  EXPECT_LE(r.max_rss_kb, 32 * 1024 + kOverheadKb) << "receiver peak RSS";
+}
+
 TEST(CliTest, UnreachableReceiverExitsWith3AndNamesIt) {
   TempDir src("src");
   write_text(src / "a", "x");

@@ -202,8 +202,10 @@ inline bool wait_until_journals_released(const std::string& root) {
 class ReceiverThread {
  public:
   explicit ReceiverThread(const std::string& root, uint64_t memory = 256ull << 20,
-                          std::chrono::milliseconds handshake_timeout = std::chrono::milliseconds(30'000)) {
+                          std::chrono::milliseconds handshake_timeout = std::chrono::milliseconds(30'000),
+                          DatagramFaults ack_faults = {}) {
     ReceiveOptions o;
+    o.udp_faults = ack_faults;
     o.listen = "127.0.0.1:0";
     o.root = root;
     o.memory = memory;

@@ -580,6 +580,10 @@ std::vector<DecoderCase> all_decoders() {
        payload_of(encode(SessionOpened{id_of(1)}), FrameType::kSessionOpened)},
       {"JOIN_STREAM", [](auto p) { return status_of(decode_join_stream(p)); },
        payload_of(encode(JoinStream{id_of(2), 3}), FrameType::kJoinStream)},
+      {"UDP_OPEN", [](auto p) { return status_of(decode_udp_open(p)); },
+       payload_of(encode(UdpOpen{{1, 2, 3}, 1472, 2, 25'000'000, 6'250'000}), FrameType::kUdpOpen)},
+      {"UDP_ACCEPT", [](auto p) { return status_of(decode_udp_accept(p)); },
+       payload_of(encode(UdpAccept{40001, {9, 8, 7}, 1400}), FrameType::kUdpAccept)},
       {"FILE_LIST", [](auto p) { return status_of(decode_file_list(p)); },
        payload_of(encode(sample_file_list()), FrameType::kFileList)},
       {"FILE_LIST_END", [](auto p) { return status_of(decode_file_list_end(p)); },
@@ -607,7 +611,7 @@ std::vector<DecoderCase> all_decoders() {
 
 TEST(FrameDecoders, EachDecoderAcceptsItsValidPayload) {
   auto cases = all_decoders();
-  EXPECT_EQ(cases.size(), 16u);
+  EXPECT_EQ(cases.size(), 18u);
   for (const auto& c : cases) {
     Status st = c.decode(c.valid);
     EXPECT_TRUE(st.is_ok()) << c.name << ": " << st.to_string();
@@ -678,8 +682,44 @@ TEST(FrameDecoders, OpenSessionWithChunkSizeOutOfRangeIsRejected) {
   }
 }
 
-TEST(FrameDecoders, OpenSessionWithZeroOrTooManyStreamsIsRejected) {
-  for (uint16_t streams : {uint16_t{0}, uint16_t{kMaxStreams + 1}, uint16_t{0xFFFF}}) {
+TEST(FrameDecoders, OpenSessionWithZeroStreamsMeansUdpData) {
+  OpenSession m = sample_open_session();
+  m.data_streams = 0;
+  auto out = decode_open_session(payload_of(encode(m), FrameType::kOpenSession));
+  ASSERT_TRUE(out) << out.status().to_string();
+  EXPECT_EQ(out->data_streams, 0);
+}
+
+TEST(FrameDecoders, UdpOpenAndAcceptRoundTrip) {
+  UdpOpen o{{}, 9000, 3, 100'000'000, 1'000'000};
+  for (size_t i = 0; i < o.public_key.size(); ++i) o.public_key[i] = static_cast<uint8_t>(i * 7);
+  auto out = decode_udp_open(payload_of(encode(o), FrameType::kUdpOpen));
+  ASSERT_TRUE(out) << out.status().to_string();
+  EXPECT_EQ(out->public_key, o.public_key);
+  EXPECT_EQ(out->max_datagram, 9000);
+  EXPECT_EQ(out->policy, 3);
+  EXPECT_EQ(out->target_rate, 100'000'000u);
+  EXPECT_EQ(out->min_rate, 1'000'000u);
+  UdpAccept a{40000, o.public_key, 1472};
+  auto back = decode_udp_accept(payload_of(encode(a), FrameType::kUdpAccept));
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->port, 40000);
+  EXPECT_EQ(back->public_key, o.public_key);
+  EXPECT_EQ(back->max_datagram, 1472);
+}
+
+TEST(FrameDecoders, UdpOpenWithBadSizeOrPolicyAndAcceptWithPortZeroAreRejected) {
+  for (uint16_t size : {uint16_t{0}, uint16_t{511}, uint16_t{65508}, uint16_t{0xFFFF}})
+    expect_protocol_error(decode_udp_open(payload_of(encode(UdpOpen{{}, size, 2, 0, 0}), FrameType::kUdpOpen)),
+                          "size " + std::to_string(size));
+  expect_protocol_error(decode_udp_open(payload_of(encode(UdpOpen{{}, 1472, 4, 0, 0}), FrameType::kUdpOpen)),
+                        "policy 4");
+  expect_protocol_error(decode_udp_accept(payload_of(encode(UdpAccept{0, {}, 1472}), FrameType::kUdpAccept)),
+                        "port 0");
+}
+
+TEST(FrameDecoders, OpenSessionWithTooManyStreamsIsRejected) {
+  for (uint16_t streams : {uint16_t{kMaxStreams + 1}, uint16_t{0xFFFF}}) {
     OpenSession m = sample_open_session();
     m.data_streams = streams;
     expect_protocol_error(decode_open_session(payload_of(encode(m), FrameType::kOpenSession)),
