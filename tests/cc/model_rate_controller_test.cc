@@ -124,6 +124,35 @@ TEST(ModelRateController, LowYieldsToATcpFlowAndReclaimsTheLinkWhenAlone) {
   EXPECT_GE(again, 0.90);
 }
 
+// Against a Reno-style TCP flow through a one-BDP buffer (the simulator has no Cubic): fair
+// takes a share in the 30-70 % band, high clearly more than fair.
+double share_against_tcp(Policy pol, uint64_t rtt_us) {
+  PathConfig p;
+  p.link_rate = 2.5e6;
+  p.base_rtt_us = rtt_us;
+  p.buffer_bytes = static_cast<uint64_t>(p.link_rate * static_cast<double>(rtt_us) / 1e6);
+  PathSimulator s(p, policy(pol));
+  s.run_until(3 * kSec);
+  s.start_reno();
+  s.run_until(8 * kSec);
+  s.reset_window();
+  s.run_until(40 * kSec);
+  const double share = s.link_rate_of(0) / (s.link_rate_of(0) + s.link_rate_of(1));
+  std::printf("%s at %llu ms against tcp: share %.3f\n", to_string(pol),
+              static_cast<unsigned long long>(rtt_us / 1000), share);
+  return share;
+}
+
+TEST(ModelRateController, FairSharesWithTcpAndHighTakesMore) {
+  for (uint64_t rtt : {40'000ull, 100'000ull}) {
+    const double fair = share_against_tcp(Policy::kFair, rtt);
+    const double high = share_against_tcp(Policy::kHigh, rtt);
+    EXPECT_GE(fair, 0.30) << rtt;
+    EXPECT_LE(fair, 0.70) << rtt;
+    EXPECT_GE(high, fair + 0.15) << rtt;
+  }
+}
+
 TEST(ModelRateController, FixedSendsAtTheTargetWhateverHappens) {
   // Target above the link, 5 % loss, a full queue: fixed keeps pacing at the target.
   const uint64_t target = static_cast<uint64_t>(kLink * 1.2);
