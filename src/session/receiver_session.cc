@@ -474,9 +474,9 @@ std::string ReceiverSession::check_chunk(const protocol::ChunkHeader& ch, uint32
 Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
   if (open_.data_streams != 0) return Status(Error::kProtocol, peer_ + " asked for UDP on a session with TCP streams");
   if (udp_) return Status(Error::kProtocol, peer_ + " sent UDP_OPEN twice");
-  auto kx = crypto::KeyExchange::create();
-  if (!kx) return kx.status();
-  auto keys = kx->derive({req.public_key.data(), req.public_key.size()}, {id_.data(), id_.size()}, /*is_sender=*/false);
+  crypto::KeyExchange kx;
+  if (!kx.ok()) return Status(Error::kInternal, "X25519 key generation failed");
+  auto keys = kx.derive({req.public_key.data(), req.public_key.size()}, {id_.data(), id_.size()}, /*is_sender=*/false);
   if (!keys) return keys.status();
   boost::system::error_code ec;
   auto local = control_->socket().local_endpoint(ec);
@@ -501,7 +501,7 @@ Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
   udp_->start();
   protocol::UdpAccept accept;
   accept.port = udp_->port();
-  auto pub = kx->public_key();
+  auto pub = kx.public_key();
   std::copy(pub.begin(), pub.end(), accept.public_key.begin());
   accept.max_datagram = cfg.max_datagram;
   control_->send(protocol::encode(accept));

@@ -12,6 +12,7 @@
 #include "core/units.h"
 #include "session/process_limits.h"
 #include "transport/connect.h"
+#include "transport/udp/datagram_format.h"
 
 namespace ferry {
 
@@ -151,12 +152,12 @@ asio::awaitable<Status> SenderSession::open_session() {
 }
 
 asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_id) {
-  auto kx = crypto::KeyExchange::create();
-  if (!kx) co_return kx.status();
+  crypto::KeyExchange kx;
+  if (!kx.ok()) co_return Status(Error::kInternal, "X25519 key generation failed");
   auto policy = cc::parse_policy(options_.policy);
   if (!policy) co_return policy.status();
   protocol::UdpOpen req;
-  auto pub = kx->public_key();
+  auto pub = kx.public_key();
   std::copy(pub.begin(), pub.end(), req.public_key.begin());
   req.max_datagram = options_.max_datagram;
   req.policy = static_cast<uint8_t>(*policy);
@@ -169,7 +170,7 @@ asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_i
     co_return unexpected_frame(*frame, protocol::FrameType::kUdpAccept, control_->peer());
   auto accept = protocol::decode_udp_accept(frame->payload);
   if (!accept) co_return accept.status();
-  auto keys = kx->derive({accept->public_key.data(), accept->public_key.size()},
+  auto keys = kx.derive({accept->public_key.data(), accept->public_key.size()},
                          {session_id.data(), session_id.size()}, /*is_sender=*/true);
   if (!keys) co_return keys.status();
 
@@ -189,6 +190,7 @@ asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_i
   cfg.rate.policy = *policy;
   cfg.max_datagram = std::min(options_.max_datagram, accept->max_datagram);
   cfg.rate.max_datagram = cfg.max_datagram;
+  cfg.rate.max_ack_delay_us = udp::kMaxAckDelayUs;
   cfg.faults = options_.udp_faults;
   cfg.peer = "receiver " + remote.address().to_string() + ":" + std::to_string(accept->port) + " (UDP)";
   auto weak = weak_from_this();

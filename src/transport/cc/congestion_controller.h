@@ -24,6 +24,10 @@ struct RateConfig {
   uint64_t initial_rate = 0;  // bytes/s; 0 = max(min_rate, 1.25 MB/s)
   Policy policy = Policy::kFair;
   uint32_t max_datagram = 1472;  // bytes of UDP payload per datagram
+  // The longest the receiver holds back an ACK. The window must cover it on top of the
+  // BDP, or a path whose RTT is far below it (a LAN, loopback) is held to a few datagrams
+  // per ACK interval (BBR's ack-aggregation allowance, fixed here because we know it).
+  uint64_t max_ack_delay_us = 0;
 };
 
 struct SentEvent {

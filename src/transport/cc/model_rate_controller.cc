@@ -262,7 +262,7 @@ void ModelRateController::update_outputs(uint64_t /*bytes_in_flight*/) {
   const double cwnd_gain = state_ == State::kStartup ? kStartupGain
                            : cfg_.policy == Policy::kHigh ? kHighCwndGain
                                                            : kCwndGain;
-  uint64_t w = bdp(cwnd_gain) + 3 * mtu;
+  uint64_t w = bdp(cwnd_gain) + scale(bw_, cwnd_gain) * cfg_.max_ack_delay_us / 1'000'000 + 3 * mtu;
   if (state_ == State::kProbeRtt) w = std::max<uint64_t>(bdp(0.5), 4 * mtu);
   cwnd_ = std::max<uint64_t>(w, 4 * mtu);
 }

@@ -24,6 +24,11 @@ enum class DatagramKind : uint8_t { kData = 0x01, kAck = 0x02, kProbe = 0x03 };
 inline constexpr size_t kHeaderSize = 9;
 inline constexpr size_t kTagSize = 16;
 inline constexpr size_t kDataPrefix = 8;  // chunk_ref + offset
+// Bit 31 of a DATA offset marks the last fragment of its chunk record (which gives the
+// record's length); offsets themselves stay below 64 MiB + 32.
+inline constexpr uint32_t kLastFragmentFlag = 0x80000000u;
+// The receiver acknowledges after 16 datagrams, on a gap, or within this long (docs/udp.md).
+inline constexpr uint64_t kMaxAckDelayUs = 4000;
 inline constexpr size_t kDefaultMaxDatagram = 1472;  // 1500-byte MTU - IPv4 - UDP headers
 inline constexpr size_t kMinDatagram = 512;
 inline constexpr size_t kMaxDatagram = 65507;  // largest IPv4 UDP payload

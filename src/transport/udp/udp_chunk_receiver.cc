@@ -15,7 +15,7 @@
 namespace ferry::udp {
 namespace {
 constexpr uint32_t kAckEvery = 16;         // datagrams
-constexpr uint64_t kAckIntervalUs = 5000;  // at most this long before an ACK
+constexpr uint64_t kAckIntervalUs = kMaxAckDelayUs / 2;  // timer period; ACKs wait at most about twice this
 constexpr size_t kMaxAckRanges = 64;
 }  // namespace
 
@@ -24,8 +24,8 @@ UdpChunkReceiver::UdpChunkReceiver(asio::io_context& io, std::unique_ptr<Datagra
                                    Deliver deliver, std::function<void(const Status&)> on_error)
     : io_(io),
       socket_(std::move(socket)),
-      sealer_(keys.send),
-      opener_(keys.receive),
+      sealer_(keys.outgoing()),
+      opener_(keys.incoming()),
       budget_(budget),
       config_(std::move(config)),
       deliver_(std::move(deliver)),
@@ -104,7 +104,7 @@ asio::awaitable<void> UdpChunkReceiver::ack_timer_loop() {
 bool UdpChunkReceiver::on_datagram(const uint8_t* data, size_t len, uint64_t now) {
   ++stats_.datagrams;
   auto header = decode_header({data, len});
-  if (!header || header->kind == Kind::kAck || len < kHeaderSize + kTagSize) {
+  if (!header || header->kind == DatagramKind::kAck || len < kHeaderSize + kTagSize) {
     ++stats_.auth_failures;
     return false;
   }
@@ -120,7 +120,7 @@ bool UdpChunkReceiver::on_datagram(const uint8_t* data, size_t len, uint64_t now
     ++stats_.auth_failures;  // a replay (or a packet too old to tell): dropped
     return false;
   }
-  if (header->kind == Kind::kData) {
+  if (header->kind == DatagramKind::kData) {
     if (*opened < kDataPrefix) {
       fail(Status(Error::kProtocol, config_.peer + ": DATA datagram too short"));
       return false;
@@ -234,11 +234,12 @@ void UdpChunkReceiver::send_ack(uint64_t now) {
   ack.largest_recv_time_us = received_.largest_time_us();
   ack.floor = received_.floor();
   ack.ranges = received_.ranges(kMaxAckRanges);
-  std::vector<uint8_t> body = encode_ack_body(ack);
+  std::vector<uint8_t> body;
+  encode_ack_body(ack, body);
   const uint64_t pn = next_pn_++;
   DatagramBatch batch;
   batch.bytes.resize(kHeaderSize + body.size() + kTagSize);
-  encode_header(Kind::kAck, pn, batch.bytes.data());
+  encode_header(DatagramKind::kAck, pn, batch.bytes.data());
   sealer_.seal(pn, {batch.bytes.data(), kHeaderSize}, body, batch.bytes.data() + kHeaderSize);
   batch.lengths.push_back(static_cast<uint16_t>(batch.bytes.size()));
   if (shim_.active()) shim_.apply(batch);  // TEST-ONLY FAULT

@@ -30,8 +30,8 @@ UdpChunkSender::UdpChunkSender(asio::io_context& io, std::unique_ptr<DatagramSoc
                                std::function<void(const Status&)> on_error)
     : io_(io),
       socket_(std::move(socket)),
-      sealer_(keys.send),
-      opener_(keys.receive),
+      sealer_(keys.outgoing()),
+      opener_(keys.incoming()),
       config_(std::move(config)),
       on_error_(std::move(on_error)),
       cc_(cc::make_controller(config_.rate)),
@@ -43,6 +43,7 @@ UdpChunkSender::UdpChunkSender(asio::io_context& io, std::unique_ptr<DatagramSoc
 UdpChunkSender::~UdpChunkSender() = default;
 
 void UdpChunkSender::start() {
+  tracker_.rtt().set_max_ack_delay(kMaxAckDelayUs);
   asio::co_spawn(io_, send_loop(), asio::detached);
   asio::co_spawn(io_, ack_loop(), asio::detached);
 }
@@ -131,7 +132,7 @@ bool UdpChunkSender::build_data(DatagramBatch& batch, uint64_t now, bool* app_li
   size_t at = batch.bytes.size();
   batch.bytes.resize(at + dg_len);
   uint8_t* out = batch.bytes.data() + at;
-  encode_header(Kind::kData, pn, out);
+  encode_header(DatagramKind::kData, pn, out);
   sealer_.seal(pn, {out, kHeaderSize}, scratch_, out + kHeaderSize);
   batch.lengths.push_back(static_cast<uint16_t>(dg_len));
   *app_limited = !has_data();
@@ -151,7 +152,7 @@ void UdpChunkSender::build_probe(DatagramBatch& batch, uint64_t now) {
   size_t at = batch.bytes.size();
   batch.bytes.resize(at + dg_len);
   uint8_t* out = batch.bytes.data() + at;
-  encode_header(Kind::kProbe, pn, out);
+  encode_header(DatagramKind::kProbe, pn, out);
   sealer_.seal(pn, {out, kHeaderSize}, {padding, sizeof padding}, out + kHeaderSize);
   batch.lengths.push_back(static_cast<uint16_t>(dg_len));
   tracker_.on_sent(now, pn, static_cast<uint32_t>(dg_len), kProbeToken, true);
@@ -252,7 +253,7 @@ asio::awaitable<void> UdpChunkSender::ack_loop() {
 
 void UdpChunkSender::on_ack_datagram(const uint8_t* data, size_t len, uint64_t now) {
   auto header = decode_header({data, len});
-  if (!header || header->kind != Kind::kAck || len < kHeaderSize + kTagSize) {
+  if (!header || header->kind != DatagramKind::kAck || len < kHeaderSize + kTagSize) {
     ++auth_failures_;
     return;
   }
