@@ -218,6 +218,10 @@ void ModelRateController::on_loss(const LossEvent& ev) {
     full_bw_rounds_ = 0;
     state_ = State::kStartup;
     low_rate_ = static_cast<double>(restart);
+    // The collapse is accounted for by the restart; its losses must not also count as a
+    // heavy-loss round that would end the new startup at once. Start a fresh round.
+    round_lost_bytes_ = round_acked_bytes_ = round_packets_ = 0;
+    next_round_pn_ = last_sent_pn_ + 1;
   }
   update_outputs(ev.bytes_in_flight);
 }
