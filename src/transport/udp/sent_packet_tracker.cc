@@ -18,6 +18,9 @@ SentPacketTracker::Entry* SentPacketTracker::find(uint64_t pn) {
 
 void SentPacketTracker::on_sent(uint64_t now_us, uint64_t pn, uint32_t bytes, uint64_t token,
                                 bool app_limited) {
+  // Contract: pn strictly increasing. A repeated or older pn is a caller bug; tracking it
+  // would break the offset indexing, so it is not tracked (and not counted in flight).
+  if (packets_sent_ != 0 && pn < next_pn_) return;
   if (window_.empty()) {
     base_pn_ = pn;
     first_outstanding_ = pn;

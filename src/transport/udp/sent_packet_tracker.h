@@ -49,7 +49,7 @@ class SentPacketTracker {
 
   explicit SentPacketTracker(cc::CongestionController& cc);
 
-  // pn strictly increasing. app_limited: the sender has nothing else queued right now.
+  // pn strictly increasing (a non-increasing pn is ignored). app_limited: the sender has nothing else queued right now.
   void on_sent(uint64_t now_us, uint64_t pn, uint32_t bytes, uint64_t token, bool app_limited);
   // ranges: descending, non-overlapping (as decoded from an ACK). Updates RTT (only if the
   // largest acked is newly acked), detects loss (packet threshold 3, time threshold 9/8 x
