@@ -118,6 +118,21 @@ TEST(ModelRateController, BlackoutRestartsFromStartupAndRecovers) {
   EXPECT_GE(s.link_rate_of(0), 0.9 * kLink);
 }
 
+TEST(ModelRateController, LongerRouteBecomesTheNewBaseRttAfterTwoProbes) {
+  PathSimulator s(wan(100'000, 0.01, 8), policy(Policy::kFair));
+  s.run_until(4 * kSec);
+  auto& cc = static_cast<ModelRateController&>(s.controller());
+  EXPECT_NEAR(static_cast<double>(cc.min_rtt_us()), 100'000.0, 2'000.0);
+  s.set_base_rtt(150'000);
+  s.run_until(12 * kSec);
+  EXPECT_LT(cc.min_rtt_us(), 110'000u);  // one probe is not enough: could be someone's queue
+  s.run_until(30 * kSec);
+  EXPECT_NEAR(static_cast<double>(cc.min_rtt_us()), 150'000.0, 3'000.0);
+  s.reset_window();
+  s.run_until(34 * kSec);
+  EXPECT_GE(s.link_rate_of(0), 0.9 * kLink);
+}
+
 TEST(ModelRateController, LowYieldsToATcpFlowAndReclaimsTheLinkWhenAlone) {
   PathConfig p;  // 20 Mbit/s, 40 ms, one-BDP buffer
   p.link_rate = 2.5e6;

@@ -125,6 +125,7 @@ class ModelRateController final : public CongestionController {
   uint64_t probe_rtt_end_us_ = 0;
   uint64_t probe_rtt_min_us_ = 0;
   int higher_min_rtt_probes_ = 0;
+  State probe_rtt_return_ = State::kProbeBw;  // startup if probe_rtt interrupted it
   // Loss accounting per round.
   uint64_t round_lost_bytes_ = 0;
   uint64_t round_acked_bytes_ = 0;
