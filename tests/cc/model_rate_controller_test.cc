@@ -133,6 +133,21 @@ TEST(ModelRateController, LongerRouteBecomesTheNewBaseRttAfterTwoProbes) {
   EXPECT_GE(s.link_rate_of(0), 0.9 * kLink);
 }
 
+TEST(ModelRateController, HeavyLossCutsTheRateAndItRecoversAfterwards) {
+  // > 15 % of a round lost is taken as a real narrowing of the path (documented loss rule).
+  PathSimulator s(wan(100'000, 0.01, 11), policy(Policy::kFair));
+  s.run_until(5 * kSec);
+  EXPECT_GE(static_cast<double>(s.controller().bandwidth_estimate()), 0.9 * kLink);
+  s.set_random_loss(0.30);
+  s.run_until(7 * kSec);
+  EXPECT_LE(static_cast<double>(s.controller().bandwidth_estimate()), 0.5 * kLink);
+  s.set_random_loss(0.01);
+  s.run_until(15 * kSec);
+  s.reset_window();
+  s.run_until(18 * kSec);
+  EXPECT_GE(s.link_rate_of(0), 0.9 * kLink);
+}
+
 TEST(ModelRateController, LowYieldsToATcpFlowAndReclaimsTheLinkWhenAlone) {
   PathConfig p;  // 20 Mbit/s, 40 ms, one-BDP buffer
   p.link_rate = 2.5e6;
