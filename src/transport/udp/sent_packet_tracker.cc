@@ -79,11 +79,10 @@ AckOutcome SentPacketTracker::on_ack(uint64_t now_us, std::span<const AckRange> 
   }
 
   // RTT sample only when the largest acked is newly acked (RFC 9002 §5.1).
+  bool rtt_sampled = false;
   if (Entry* e = find(largest); e != nullptr && e->state == State::kOutstanding) {
     rtt_.update(now_us - std::min(now_us, e->pkt.sent_time_us), ack_delay_us);
-    out_rtt_sampled_ = true;
-  } else {
-    out_rtt_sampled_ = false;
+    rtt_sampled = true;
   }
 
   // The newest-sent acked packet (largest `delivered` at send) defines the rate sample.
@@ -138,7 +137,7 @@ AckOutcome SentPacketTracker::on_ack(uint64_t now_us, std::span<const AckRange> 
     ev.time_us = now_us;
     ev.acked_bytes = acked_bytes;
     ev.bytes_in_flight = bytes_in_flight_;
-    if (out_rtt_sampled_) {
+    if (rtt_sampled) {
       // The controller sees path RTT: the ack delay removed, never below min_rtt.
       const uint64_t delay = std::min(ack_delay_us, rtt_.max_ack_delay());
       const uint64_t adjusted = rtt_.latest() > delay ? rtt_.latest() - delay : 0;

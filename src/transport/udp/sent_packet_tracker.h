@@ -109,7 +109,6 @@ class SentPacketTracker {
   uint64_t bytes_in_flight_ = 0;
   uint64_t last_ack_eliciting_sent_us_ = 0;
   uint32_t pto_count_ = 0;
-  bool out_rtt_sampled_ = false;  // the ACK being processed gave an RTT sample
   // Delivery-rate state (connection level).
   uint64_t delivered_ = 0;
   uint64_t delivered_time_us_ = 0;
