@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <string>
 
 #include "path_simulator.h"
 
@@ -93,6 +94,58 @@ TEST(ModelRateController, RisingQueueingDelayCutsTheRate) {
               s.link_rate_of(0) / (kLink / 2), static_cast<unsigned long long>(qd));
   EXPECT_LT(qd, 20'000u);
   EXPECT_GE(s.link_rate_of(0), 0.85 * kLink / 2);
+}
+
+TEST(ModelRateController, BlackoutRestartsFromStartupAndRecovers) {
+  // Everything lost for 2 s (a route flap): the ACK after it declares a run spanning more than
+  // 3 PTOs lost - persistent congestion - and the model restarts instead of blasting the old
+  // rate into a path that may have changed. It then regains the link.
+  PathSimulator s(wan(100'000, 0.01, 5), policy(Policy::kFair));
+  s.run_until(5 * kSec);
+  EXPECT_STREQ(s.controller().state_name(), "probe_bw");
+  s.set_random_loss(1.0);
+  s.run_until(7 * kSec);
+  s.set_random_loss(0.01);
+  bool restarted = false;
+  // The next PTO probe (backed off during the blackout) finds the path up again.
+  while (s.now() < 10 * kSec) {
+    s.run_until(s.now() + 10'000);
+    restarted |= std::string(s.controller().state_name()) == "startup";
+  }
+  EXPECT_TRUE(restarted);
+  s.reset_window();
+  s.run_until(16 * kSec);
+  EXPECT_GE(s.link_rate_of(0), 0.9 * kLink);
+}
+
+TEST(ModelRateController, LongerRouteBecomesTheNewBaseRttAfterTwoProbes) {
+  PathSimulator s(wan(100'000, 0.01, 8), policy(Policy::kFair));
+  s.run_until(4 * kSec);
+  auto& cc = static_cast<ModelRateController&>(s.controller());
+  EXPECT_NEAR(static_cast<double>(cc.min_rtt_us()), 100'000.0, 2'000.0);
+  s.set_base_rtt(150'000);
+  s.run_until(12 * kSec);
+  EXPECT_LT(cc.min_rtt_us(), 110'000u);  // one probe is not enough: could be someone's queue
+  s.run_until(30 * kSec);
+  EXPECT_NEAR(static_cast<double>(cc.min_rtt_us()), 150'000.0, 3'000.0);
+  s.reset_window();
+  s.run_until(34 * kSec);
+  EXPECT_GE(s.link_rate_of(0), 0.9 * kLink);
+}
+
+TEST(ModelRateController, HeavyLossCutsTheRateAndItRecoversAfterwards) {
+  // > 15 % of a round lost is taken as a real narrowing of the path (documented loss rule).
+  PathSimulator s(wan(100'000, 0.01, 11), policy(Policy::kFair));
+  s.run_until(5 * kSec);
+  EXPECT_GE(static_cast<double>(s.controller().bandwidth_estimate()), 0.9 * kLink);
+  s.set_random_loss(0.30);
+  s.run_until(7 * kSec);
+  EXPECT_LE(static_cast<double>(s.controller().bandwidth_estimate()), 0.5 * kLink);
+  s.set_random_loss(0.01);
+  s.run_until(15 * kSec);
+  s.reset_window();
+  s.run_until(18 * kSec);
+  EXPECT_GE(s.link_rate_of(0), 0.9 * kLink);
 }
 
 TEST(ModelRateController, LowYieldsToATcpFlowAndReclaimsTheLinkWhenAlone) {

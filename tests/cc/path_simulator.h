@@ -46,6 +46,10 @@ class PathSimulator {
 
   // Change the bottleneck rate from now on (a capacity drop or rise).
   void set_link_rate(double r) { path_.link_rate = r; }
+  // Change the propagation delay (a route change) for packets sent from now on.
+  void set_base_rtt(uint64_t us) { path_.base_rtt_us = us; }
+  // Change the random loss probability (1.0 = the path goes dark).
+  void set_random_loss(double p) { path_.random_loss = p; }
   // Start / stop the Reno competitor.
   void start_reno() {
     reno_on_ = true;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/byte_order.h"
@@ -73,6 +74,12 @@ TEST(DatagramFormat, AckBodyRoundTrip) {
   auto g = decode_ack_body(body);
   ASSERT_TRUE(g) << g.status().to_string();
   EXPECT_EQ(*g, f);
+  // The three encoders agree.
+  EXPECT_EQ(encode_ack_body(f), body);
+  std::vector<uint8_t> raw(body.size() + 4, 0xEE);
+  EXPECT_EQ(encode_ack_body(f, raw.data()), body.size());
+  EXPECT_TRUE(std::equal(body.begin(), body.end(), raw.begin()));
+  EXPECT_EQ(raw.back(), 0xEE);  // nothing written past the body
 }
 
 TEST(DatagramFormat, MaxAckRangesFitInADatagram) {

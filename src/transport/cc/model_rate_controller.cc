@@ -167,6 +167,7 @@ void ModelRateController::on_round_end(uint64_t now_us) {
   }
   if (state_ != State::kProbeRtt && state_ != State::kFixed && min_rtt_us_ != 0 &&
       now_us > min_rtt_stamp_us_ + kMinRttWindowUs) {
+    probe_rtt_return_ = state_ == State::kStartup ? State::kStartup : State::kProbeBw;
     state_ = State::kProbeRtt;
     probe_rtt_end_us_ = now_us + std::max(kProbeRttDurationUs, min_rtt_us_);
     probe_rtt_min_us_ = 0;
@@ -200,7 +201,7 @@ void ModelRateController::on_ack(const AckEvent& ev) {
       }
     }
     min_rtt_stamp_us_ = ev.time_us;
-    state_ = full_bw_rounds_ >= 3 || full_bw_ != 0 ? State::kProbeBw : State::kStartup;
+    state_ = probe_rtt_return_;
     cycle_phase_ = 0;
   }
   update_outputs(ev.bytes_in_flight);
@@ -218,6 +219,10 @@ void ModelRateController::on_loss(const LossEvent& ev) {
     full_bw_rounds_ = 0;
     state_ = State::kStartup;
     low_rate_ = static_cast<double>(restart);
+    // The collapse is accounted for by the restart; its losses must not also count as a
+    // heavy-loss round that would end the new startup at once. Start a fresh round.
+    round_lost_bytes_ = round_acked_bytes_ = round_packets_ = 0;
+    next_round_pn_ = last_sent_pn_ + 1;
   }
   update_outputs(ev.bytes_in_flight);
 }

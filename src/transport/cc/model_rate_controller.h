@@ -32,8 +32,9 @@
 // Policies:
 //  - fixed: pace at target_rate always; cwnd >= 2 x target x max(srtt, 100 ms). Nothing else
 //    matters (the model is still tracked for reports).
-//  - fair: the above. Shares a bottleneck with a Cubic flow by holding its rate while the queue
-//    is someone else's and probing whenever the Cubic flow backs off.
+//  - fair: the above. Shares a bottleneck with a loss-based TCP flow by holding its rate while
+//    the queue is someone else's and probing whenever the TCP flow backs off (simulated against
+//    Reno with a one-BDP buffer: 36-40 %; not yet measured against a real Cubic flow).
 //  - high: up gain 1.5, cwnd gain 2.5, a doubled delay threshold and no window shrink - it takes
 //    roughly twice what fair would.
 //  - low (scavenger, LEDBAT-like): fair's model, further capped by low_rate. Each round,
@@ -46,6 +47,9 @@
 //    slot at that round's measured delivery rate (the path really is narrower), and ends startup;
 //  - persistent congestion (RFC 9002 §7.6; the path went dark for ~3 PTOs) resets the model to
 //    half the last delivery rate and restarts from startup.
+// Consequence: sustained *random* loss above 15 % shrinks the rate round after round (each
+// round's delivery rate is (1 - loss) of what was sent). That is deliberate - such a path is
+// broken, not merely lossy - and the rate regrows by probing once loss falls back.
 // Fixed ignores both.
 //
 // Every rate is clamped to [floor, target_rate], floor = max(min_rate, 4 datagrams per base RTT)
@@ -125,6 +129,7 @@ class ModelRateController final : public CongestionController {
   uint64_t probe_rtt_end_us_ = 0;
   uint64_t probe_rtt_min_us_ = 0;
   int higher_min_rtt_probes_ = 0;
+  State probe_rtt_return_ = State::kProbeBw;  // startup if probe_rtt interrupted it
   // Loss accounting per round.
   uint64_t round_lost_bytes_ = 0;
   uint64_t round_acked_bytes_ = 0;

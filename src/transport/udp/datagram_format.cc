@@ -52,10 +52,20 @@ size_t ack_body_size(const AckFrame& f) {
 }
 
 void encode_ack_body(const AckFrame& f, std::vector<uint8_t>& out) {
-  const size_t count = std::min<size_t>(f.ranges.size(), 0xFFFF);
   const size_t at = out.size();
-  out.resize(at + kAckFixedSize + kAckRangeSize * count);
-  uint8_t* p = out.data() + at;
+  out.resize(at + ack_body_size(f));
+  encode_ack_body(f, out.data() + at);
+}
+
+std::vector<uint8_t> encode_ack_body(const AckFrame& f) {
+  std::vector<uint8_t> out;
+  encode_ack_body(f, out);
+  return out;
+}
+
+size_t encode_ack_body(const AckFrame& f, uint8_t* out) {
+  const size_t count = std::min<size_t>(f.ranges.size(), 0xFFFF);
+  uint8_t* p = out;
   store_be64(p, f.largest_acked);
   store_be32(p + 8, f.ack_delay_us);
   store_be64(p + 12, f.largest_recv_time_us);
@@ -66,6 +76,7 @@ void encode_ack_body(const AckFrame& f, std::vector<uint8_t>& out) {
     store_be64(p, f.ranges[i].first);
     store_be64(p + 8, f.ranges[i].last);
   }
+  return static_cast<size_t>(p - out);
 }
 
 Result<AckFrame> decode_ack_body(std::span<const uint8_t> body) {

@@ -78,6 +78,9 @@ size_t ack_body_size(const AckFrame& f);
 // Appends the ACK plaintext to out. Ranges beyond 0xFFFF are not written (callers cap them at
 // max_ack_ranges()).
 void encode_ack_body(const AckFrame& f, std::vector<uint8_t>& out);
+std::vector<uint8_t> encode_ack_body(const AckFrame& f);
+// Writes ack_body_size(f) bytes to out (e.g. straight into a send buffer); returns that size.
+size_t encode_ack_body(const AckFrame& f, uint8_t* out);
 // Validates: at least one range, count consistent with length, first <= last, ranges strictly
 // descending and non-overlapping, ranges.front().last == largest_acked.
 Result<AckFrame> decode_ack_body(std::span<const uint8_t> body);

@@ -18,6 +18,9 @@ SentPacketTracker::Entry* SentPacketTracker::find(uint64_t pn) {
 
 void SentPacketTracker::on_sent(uint64_t now_us, uint64_t pn, uint32_t bytes, uint64_t token,
                                 bool app_limited) {
+  // Contract: pn strictly increasing. A repeated or older pn is a caller bug; tracking it
+  // would break the offset indexing, so it is not tracked (and not counted in flight).
+  if (packets_sent_ != 0 && pn < next_pn_) return;
   if (window_.empty()) {
     base_pn_ = pn;
     first_outstanding_ = pn;
@@ -76,11 +79,10 @@ AckOutcome SentPacketTracker::on_ack(uint64_t now_us, std::span<const AckRange> 
   }
 
   // RTT sample only when the largest acked is newly acked (RFC 9002 §5.1).
+  bool rtt_sampled = false;
   if (Entry* e = find(largest); e != nullptr && e->state == State::kOutstanding) {
     rtt_.update(now_us - std::min(now_us, e->pkt.sent_time_us), ack_delay_us);
-    out_rtt_sampled_ = true;
-  } else {
-    out_rtt_sampled_ = false;
+    rtt_sampled = true;
   }
 
   // The newest-sent acked packet (largest `delivered` at send) defines the rate sample.
@@ -135,7 +137,7 @@ AckOutcome SentPacketTracker::on_ack(uint64_t now_us, std::span<const AckRange> 
     ev.time_us = now_us;
     ev.acked_bytes = acked_bytes;
     ev.bytes_in_flight = bytes_in_flight_;
-    if (out_rtt_sampled_) {
+    if (rtt_sampled) {
       // The controller sees path RTT: the ack delay removed, never below min_rtt.
       const uint64_t delay = std::min(ack_delay_us, rtt_.max_ack_delay());
       const uint64_t adjusted = rtt_.latest() > delay ? rtt_.latest() - delay : 0;

@@ -49,7 +49,7 @@ class SentPacketTracker {
 
   explicit SentPacketTracker(cc::CongestionController& cc);
 
-  // pn strictly increasing. app_limited: the sender has nothing else queued right now.
+  // pn strictly increasing (a non-increasing pn is ignored). app_limited: the sender has nothing else queued right now.
   void on_sent(uint64_t now_us, uint64_t pn, uint32_t bytes, uint64_t token, bool app_limited);
   // ranges: descending, non-overlapping (as decoded from an ACK). Updates RTT (only if the
   // largest acked is newly acked), detects loss (packet threshold 3, time threshold 9/8 x
@@ -109,7 +109,6 @@ class SentPacketTracker {
   uint64_t bytes_in_flight_ = 0;
   uint64_t last_ack_eliciting_sent_us_ = 0;
   uint32_t pto_count_ = 0;
-  bool out_rtt_sampled_ = false;  // the ACK being processed gave an RTT sample
   // Delivery-rate state (connection level).
   uint64_t delivered_ = 0;
   uint64_t delivered_time_us_ = 0;
