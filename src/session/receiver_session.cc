@@ -476,7 +476,8 @@ Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
   if (udp_) return Status(Error::kProtocol, peer_ + " sent UDP_OPEN twice");
   crypto::KeyExchange kx;
   if (!kx.ok()) return Status(Error::kInternal, "X25519 key generation failed");
-  auto keys = kx.derive({req.public_key.data(), req.public_key.size()}, {id_.data(), id_.size()}, /*is_sender=*/false);
+  auto keys = kx.derive({req.public_key.data(), req.public_key.size()},
+                        udp::key_context(id_, req.public_key, kx.public_key()), /*is_sender=*/false);
   if (!keys) return keys.status();
   boost::system::error_code ec;
   auto local = control_->socket().local_endpoint(ec);

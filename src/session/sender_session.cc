@@ -171,7 +171,7 @@ asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_i
   auto accept = protocol::decode_udp_accept(frame->payload);
   if (!accept) co_return accept.status();
   auto keys = kx.derive({accept->public_key.data(), accept->public_key.size()},
-                         {session_id.data(), session_id.size()}, /*is_sender=*/true);
+                        udp::key_context(session_id, kx.public_key(), accept->public_key), /*is_sender=*/true);
   if (!keys) co_return keys.status();
 
   boost::system::error_code ec;

@@ -3,6 +3,7 @@
 // socket is non-blocking; callers wait for readiness with async_wait.
 #pragma once
 
+#include <array>
 #include <boost/asio/ip/udp.hpp>
 #include <cstdint>
 #include <span>
@@ -27,6 +28,16 @@ struct DatagramBatch {
   }
   size_t count() const { return lengths.size(); }
 };
+
+// HKDF salt binding the datagram keys to the session and both public keys (docs/udp.md).
+template <typename A, typename B>
+std::vector<uint8_t> key_context(const std::array<uint8_t, 16>& session_id, const A& sender_key,
+                                 const B& receiver_key) {
+  std::vector<uint8_t> c(session_id.begin(), session_id.end());
+  c.insert(c.end(), sender_key.begin(), sender_key.end());
+  c.insert(c.end(), receiver_key.begin(), receiver_key.end());
+  return c;
+}
 
 class DatagramSocket {
  public:
