@@ -170,14 +170,13 @@ Result<size_t> DatagramSocket::send_plain(const DatagramBatch& batch, size_t fir
   return size_t{0};
 }
 
-Result<size_t> DatagramSocket::receive(DatagramBatch& out, size_t max, udp_endpoint* from) {
+Result<size_t> DatagramSocket::receive(const DatagramHandler& on_datagram) {
   const int fd = socket_.native_handle();
-  size_t slots = std::min(kRecvSlots, std::max<size_t>(max, 1));
   mmsghdr msgs[kRecvSlots];
   iovec iovs[kRecvSlots];
   sockaddr_storage names[kRecvSlots];
   alignas(cmsghdr) char control[kRecvSlots][CMSG_SPACE(sizeof(int))];
-  for (size_t i = 0; i < slots; ++i) {
+  for (size_t i = 0; i < kRecvSlots; ++i) {
     std::memset(&msgs[i], 0, sizeof msgs[i]);
     iovs[i].iov_base = recv_area_.data() + i * kRecvSlot;
     iovs[i].iov_len = kRecvSlot;
@@ -188,13 +187,14 @@ Result<size_t> DatagramSocket::receive(DatagramBatch& out, size_t max, udp_endpo
     msgs[i].msg_hdr.msg_control = control[i];
     msgs[i].msg_hdr.msg_controllen = sizeof control[i];
   }
-  int got = ::recvmmsg(fd, msgs, static_cast<unsigned>(slots), MSG_DONTWAIT, nullptr);
+  int got = ::recvmmsg(fd, msgs, static_cast<unsigned>(kRecvSlots), MSG_DONTWAIT, nullptr);
   if (got < 0) {
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNREFUSED) return size_t{0};
     return Status(Error::kNetwork, std::string("UDP receive: ") + std::strerror(err));
   }
   size_t count = 0;
+  udp_endpoint from;
   for (int m = 0; m < got; ++m) {
     const uint8_t* data = recv_area_.data() + static_cast<size_t>(m) * kRecvSlot;
     size_t len = msgs[m].msg_len;
@@ -207,18 +207,14 @@ Result<size_t> DatagramSocket::receive(DatagramBatch& out, size_t max, udp_endpo
         if (gso_size > 0) seg = static_cast<size_t>(gso_size);
       }
     }
-    for (size_t off = 0; off < len; off += seg) {
-      size_t piece = std::min(seg, len - off);
-      out.bytes.insert(out.bytes.end(), data + off, data + off + piece);
-      out.lengths.push_back(static_cast<uint16_t>(piece));
-      ++count;
+    auto* sa = reinterpret_cast<const sockaddr*>(&names[m]);
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+      from.resize(msgs[m].msg_hdr.msg_namelen);
+      std::memcpy(from.data(), &names[m], msgs[m].msg_hdr.msg_namelen);
     }
-    if (from) {
-      auto* sa = reinterpret_cast<const sockaddr*>(&names[m]);
-      if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
-        from->resize(msgs[m].msg_hdr.msg_namelen);
-        std::memcpy(from->data(), &names[m], msgs[m].msg_hdr.msg_namelen);
-      }
+    for (size_t off = 0; off < len; off += seg) {
+      on_datagram(data + off, std::min(seg, len - off), from);
+      ++count;
     }
   }
   return count;

@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio/ip/udp.hpp>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -56,10 +57,11 @@ class DatagramSocket {
   // GSO batches runs of equal-size datagrams into one send.
   Result<size_t> send(const DatagramBatch& batch, size_t first, const udp_endpoint* to = nullptr);
 
-  // Receives what is queued, up to `max` datagrams, without blocking: each datagram's bytes
-  // are appended to `out` (GRO super-packets are split back). `from` gets the last sender.
-  // Returns the number received (0 = nothing queued), or an error.
-  Result<size_t> receive(DatagramBatch& out, size_t max, udp_endpoint* from);
+  // Receives what is queued (one recvmmsg call) without blocking and calls `on_datagram` for
+  // each datagram in place (GRO super-packets are split back; the bytes are valid during the
+  // call only). Returns the number received (0 = nothing queued), or an error.
+  using DatagramHandler = std::function<void(const uint8_t* data, size_t len, const udp_endpoint& from)>;
+  Result<size_t> receive(const DatagramHandler& on_datagram);
 
   void close();
 

@@ -60,34 +60,28 @@ void UdpChunkReceiver::fail(const Status& st) {
 
 asio::awaitable<void> UdpChunkReceiver::receive_loop() {
   auto self = shared_from_this();
-  DatagramBatch in;
   while (!closed_) {
     auto [ec] = co_await socket_->socket().async_wait(asio::ip::udp::socket::wait_read,
                                                       asio::as_tuple(asio::use_awaitable));
     if (closed_ || ec) break;
     for (int round = 0; round < 64 && !closed_; ++round) {
-      in.clear();
-      udp_endpoint from;
-      auto n = socket_->receive(in, 16, &from);
+      const uint64_t now = monotonic_us();
+      auto n = socket_->receive([&](const uint8_t* data, size_t len, const udp_endpoint& from) {
+        if (closed_) return;
+        // Only an authentic datagram tells (or moves, after a NAT rebinding) where the sender is.
+        if (on_datagram(data, len, now) && (!have_peer_ || from != peer_) && from.port() != 0) {
+          peer_ = from;
+          have_peer_ = true;
+        }
+      });
       if (!n) {
         fail(Status(n.status().code(), config_.peer + ": " + n.status().message()));
         co_return;
       }
       if (*n == 0) break;
-      const uint64_t now = monotonic_us();
-      size_t off = 0;
-      for (size_t i = 0; i < in.count() && !closed_; ++i) {
-        if (on_datagram(in.bytes.data() + off, in.lengths[i], now) && !have_peer_) {
-          peer_ = from;  // the first authentic datagram tells where the sender is
-          have_peer_ = true;
-        } else if (have_peer_ && from != peer_ && from.port() != 0) {
-          // Authenticated traffic from a new address (NAT rebinding): follow it.
-          peer_ = from;
-        }
-        off += in.lengths[i];
-      }
+      if (gap_ || unacked_ >= kAckEvery) send_ack(monotonic_us());
     }
-    if (!closed_ && (gap_ || unacked_ >= kAckEvery)) send_ack(monotonic_us());
+    if (!closed_ && unacked_ > 0 && gap_) send_ack(monotonic_us());
   }
 }
 
@@ -165,7 +159,7 @@ bool UdpChunkReceiver::on_fragment(uint32_t ref, uint32_t offset_field, const ui
     const uint64_t reserve = max_record + config_.chunk_size;
     if (!budget_.try_acquire(reserve)) return false;
     Partial p;
-    p.record = make_buffer(max_record);
+    p.payload = make_buffer(config_.chunk_size);
     p.reserved = reserve;
     p.got.assign((max_record + frag_size_ - 1) / frag_size_, 0);
     it = partial_.emplace(ref, std::move(p)).first;
@@ -187,13 +181,23 @@ bool UdpChunkReceiver::on_fragment(uint32_t ref, uint32_t offset_field, const ui
     fail(Status(Error::kProtocol, config_.peer + ": fragment beyond the end of chunk " + std::to_string(ref)));
     return false;
   }
-  std::memcpy(p.record.get() + offset, bytes, len);
+  // The record is the 32-byte header, then the payload: write each part where it belongs so
+  // the payload buffer can be handed on without another copy.
+  uint32_t pos = offset, left = len;
+  if (pos < protocol::kChunkHeaderSize) {
+    uint32_t n = std::min<uint32_t>(left, static_cast<uint32_t>(protocol::kChunkHeaderSize) - pos);
+    std::memcpy(p.header + pos, bytes, n);
+    bytes += n;
+    pos += n;
+    left -= n;
+  }
+  if (left) std::memcpy(p.payload.get() + (pos - protocol::kChunkHeaderSize), bytes, left);
   p.got[index] = 1;
   p.got_bytes += len;
   if (!p.record_len || p.got_bytes != p.record_len) return true;
 
   // Complete: parse the header and hand the chunk on.
-  auto header = protocol::decode_chunk_header({p.record.get(), protocol::kChunkHeaderSize});
+  auto header = protocol::decode_chunk_header({p.header, protocol::kChunkHeaderSize});
   if (!header) {
     fail(Status(Error::kProtocol, config_.peer + ": " + header.status().message()));
     return false;
@@ -205,8 +209,7 @@ bool UdpChunkReceiver::on_fragment(uint32_t ref, uint32_t offset_field, const ui
     budget_.release(reserved - need);
     reserved = need;
   }
-  Buffer payload = make_buffer(std::max<uint32_t>(payload_len, 1));
-  std::memcpy(payload.get(), p.record.get() + protocol::kChunkHeaderSize, payload_len);
+  Buffer payload = std::move(p.payload);
   partial_.erase(it);
   mark_completed(ref);
   ++stats_.chunks;

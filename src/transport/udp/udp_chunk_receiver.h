@@ -65,7 +65,8 @@ class UdpChunkReceiver : public std::enable_shared_from_this<UdpChunkReceiver> {
 
  private:
   struct Partial {
-    Buffer record;            // 32-byte header + payload
+    uint8_t header[protocol::kChunkHeaderSize] = {};
+    Buffer payload;           // chunk_size bytes
     uint64_t reserved = 0;    // budget held
     uint32_t record_len = 0;  // 0 until the fragment holding the header arrived
     uint32_t got_bytes = 0;

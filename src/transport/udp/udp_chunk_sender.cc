@@ -227,25 +227,20 @@ asio::awaitable<void> UdpChunkSender::send_loop() {
 
 asio::awaitable<void> UdpChunkSender::ack_loop() {
   auto self = shared_from_this();
-  DatagramBatch in;
   while (!closed_) {
     auto [ec] = co_await socket_->socket().async_wait(asio::ip::udp::socket::wait_read,
                                                       asio::as_tuple(asio::use_awaitable));
     if (closed_ || ec) break;
     for (int round = 0; round < 64 && !closed_; ++round) {
-      in.clear();
-      auto n = socket_->receive(in, 16, nullptr);
+      const uint64_t now = monotonic_us();
+      auto n = socket_->receive([&](const uint8_t* data, size_t len, const udp_endpoint&) {
+        if (!closed_) on_ack_datagram(data, len, now);
+      });
       if (!n) {
         fail(Status(n.status().code(), config_.peer + ": " + n.status().message()));
         co_return;
       }
       if (*n == 0) break;
-      const uint64_t now = monotonic_us();
-      size_t off = 0;
-      for (size_t i = 0; i < in.count() && !closed_; ++i) {
-        on_ack_datagram(in.bytes.data() + off, in.lengths[i], now);
-        off += in.lengths[i];
-      }
     }
     wake();
   }
