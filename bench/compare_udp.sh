@@ -455,7 +455,7 @@ fmt='%-22s %9s %9s %9s %9s %9s %8s %6s %9s %12s %12s %9s\n'
 {
     echo
     echo "# ferry UDP/WAN benchmark -- $(host_stamp)"
-    echo "# link: linkemu $RATE each way, queue 1 BDP, loss both ways (B->A: $LOSS_REVERSE), seed $SEED; file $(human "$BYTES") (rows 4-5 vs cubic: $(human "$COMPETE_BYTES")), random data in $BENCH_TMPDIR"
+    echo "# link: linkemu $RATE each way, queue 1 BDP, loss both ways (B->A: $LOSS_REVERSE), seed $SEED; file $(human "$BYTES") (rows 4-5: $(human "$COMPETE_BYTES") over ferry $COMPETE_TRANSPORT vs cubic), random data in $BENCH_TMPDIR"
     echo "# TCP congestion control of ferry tcp (system default): $(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo '?')"
     echo "# ferry: $FERRY ($(ferry_version)); udp policy rows 1-3/6: ${UDP_POLICY:-default}, --target-rate $UDP_TARGET_RATE --min-rate $UDP_MIN_RATE; tcp: --streams $TCP_STREAMS; iperf3: single flow, ${IPERF_SECONDS}s"
     echo "# Mbit/s = 10^6 bit/s of goodput; ferry from file bytes / wall time; iperf3 receiver-reported; ~ = timed out, estimated from linkemu's forwarded bytes"

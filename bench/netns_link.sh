@@ -32,6 +32,9 @@ ADDR_A=${FERRY_ADDR_A:-10.99.0.1}
 ADDR_B=${FERRY_ADDR_B:-10.99.0.2}
 PREFIX=${FERRY_PREFIX:-24}
 MTU=${FERRY_MTU:-1500}
+# The TUN device's packet ring (txqueuelen) must absorb bursts while linkemu's reader
+# is not scheduled; overflows are drops *before* the emulator, which it cannot count.
+TXQUEUELEN=${FERRY_TXQUEUELEN:-10000}
 STATE_DIR=${NETNS_LINK_STATE_DIR:-/run/ferry-netns-link}
 GLOBAL_SYSCTL=${NETNS_LINK_GLOBAL_SYSCTL:-1}
 CORE_MAX=${NETNS_LINK_CORE_MAX:-67108864}       # net.core.{r,w}mem_max while a link is up
@@ -112,9 +115,23 @@ linkemu_pid() {
     echo "$pid"
 }
 
+# report_hidden_drops: packets the kernel dropped on the TUN devices before linkemu
+# read them (a full ring); they are not in linkemu's counters, so say so
+report_hidden_drops() {
+    local ns dev n
+    for ns_dev in "$NS_A:$DEV_A" "$NS_B:$DEV_B"; do
+        ns=${ns_dev%%:*} dev=${ns_dev#*:}
+        n=$(ip -n "$ns" -s link show "$dev" 2>/dev/null | awk '/TX:/ { getline; print $4; exit }')
+        if [[ -n $n && $n != 0 ]]; then
+            msg "warning: $ns/$dev dropped $n packets before linkemu read them (TUN ring full; raise FERRY_TXQUEUELEN or use --rt-priority)"
+        fi
+    done
+}
+
 do_down() {
     local pid
     if pid=$(linkemu_pid); then
+        report_hidden_drops
         kill -TERM "$pid" 2>/dev/null || true
         # SIGTERM makes linkemu print (and write) its final counters; give it time
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
@@ -179,8 +196,8 @@ do_up() {
         ((SECONDS < deadline)) || fail "linkemu did not get ready within ${READY_TIMEOUT}s (log: $LOGFILE)"
         sleep 0.02
     done
-    in_ns "$NS_A" ip link set "$DEV_A" mtu "$MTU" txqueuelen 1000 up
-    in_ns "$NS_B" ip link set "$DEV_B" mtu "$MTU" txqueuelen 1000 up
+    in_ns "$NS_A" ip link set "$DEV_A" mtu "$MTU" txqueuelen "$TXQUEUELEN" up
+    in_ns "$NS_B" ip link set "$DEV_B" mtu "$MTU" txqueuelen "$TXQUEUELEN" up
     in_ns "$NS_A" ip addr add "$ADDR_A/$PREFIX" dev "$DEV_A"
     in_ns "$NS_B" ip addr add "$ADDR_B/$PREFIX" dev "$DEV_B"
     trap - EXIT
