@@ -165,8 +165,10 @@ do_up() {
     ns_exists "$NS_B" && fail "namespace $NS_B already exists; run '$0 down' first"
     mkdir -p "$STATE_DIR"
 
-    # From here on, a failure removes what was set up.
-    trap 'rc=$?; if ((rc != 0)); then do_down; fi; exit $rc' EXIT
+    # From here on, a failure removes what was set up. STARTED_PID is killed directly:
+    # right after the fork it may not be called "linkemu" yet, which do_down insists on.
+    STARTED_PID=""
+    trap 'rc=$?; if ((rc != 0)); then [[ -n $STARTED_PID ]] && kill -KILL "$STARTED_PID" 2>/dev/null; do_down; fi; exit $rc' EXIT
     local ns err
     for ns in "$NS_A" "$NS_B"; do
         err=$(ip netns add "$ns" 2>&1) || unavailable "ip netns add $ns: $err"
@@ -183,6 +185,7 @@ do_up() {
     setsid "$linkemu" --ns-a "$NS_A" --ns-b "$NS_B" --dev-a "$DEV_A" --dev-b "$DEV_B" "$@" \
         </dev/null >"$LOGFILE" 2>&1 &
     local pid=$!
+    STARTED_PID=$pid
     echo "$pid" >"$PIDFILE"
     local deadline=$((SECONDS + READY_TIMEOUT))
     until grep -q '^linkemu: ready' "$LOGFILE" 2>/dev/null; do

@@ -19,11 +19,14 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -187,9 +190,19 @@ void resolve(const Options& o, DirectionConfig cfg[2]) {
   }
 }
 
+// Where a namespace name is mounted, and the identity of the namespace behind it.
+std::string namespace_path(const std::string& ns) {
+  return ns.find('/') != std::string::npos ? ns : "/run/netns/" + ns;
+}
+struct NamespaceId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
 // Opens /dev/net/tun inside namespace `ns` and binds it to device `dev` (created if it
 // does not exist). The fd stays tied to that namespace's device after we switch back.
-int open_tun_in_namespace(const std::string& ns, const std::string& dev) {
+// `id` receives the namespace's identity, to notice later that it was deleted.
+int open_tun_in_namespace(const std::string& ns, const std::string& dev, NamespaceId& id) {
   auto fail = [&](const std::string& what, int err) -> int {
     std::fprintf(stderr, "linkemu: %s in namespace %s: %s\n", what.c_str(), ns.c_str(), std::strerror(err));
     const bool unavailable = err == EPERM || err == EACCES || err == ENOENT || err == ENODEV ||
@@ -198,7 +211,7 @@ int open_tun_in_namespace(const std::string& ns, const std::string& dev) {
   };
   const int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (self < 0) fail("open /proc/self/ns/net", errno);
-  const std::string path = ns.find('/') != std::string::npos ? ns : "/run/netns/" + ns;
+  const std::string path = namespace_path(ns);
   const int target = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (target < 0) {
     const int err = errno;
@@ -206,6 +219,8 @@ int open_tun_in_namespace(const std::string& ns, const std::string& dev) {
                  path.c_str(), std::strerror(err), ns.c_str());
     std::exit(err == ENOENT || err == EACCES || err == EPERM ? kExitUnavailable : 1);
   }
+  struct stat st{};
+  if (fstat(target, &st) == 0) id = {st.st_dev, st.st_ino};
   if (setns(target, CLONE_NEWNET) != 0) fail("setns", errno);
   const int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   const int open_err = errno;
@@ -386,7 +401,20 @@ int run(int argc, char** argv) {
   resolve(opt, cfg);
 
   int tun[2];
-  for (int i = 0; i < 2; ++i) tun[i] = open_tun_in_namespace(opt.ns[i], opt.dev[i]);
+  NamespaceId ns_id[2];
+  for (int i = 0; i < 2; ++i) tun[i] = open_tun_in_namespace(opt.ns[i], opt.dev[i], ns_id[i]);
+  // Our TUN fds keep a namespace alive after `ip netns del`; without this check a
+  // linkemu whose namespaces were deleted under it would forward nothing forever.
+  auto namespace_gone = [&]() -> int {
+    for (int i = 0; i < 2; ++i) {
+      struct stat st{};
+      if (stat(namespace_path(opt.ns[i]).c_str(), &st) != 0 || st.st_dev != ns_id[i].dev ||
+          st.st_ino != ns_id[i].ino) {
+        return i;
+      }
+    }
+    return -1;
+  };
 
   // Signals are taken synchronously by the main thread only; the forwarders never see them.
   sigset_t sigs;
@@ -428,20 +456,24 @@ int run(int argc, char** argv) {
   }
   std::fprintf(stderr, "linkemu: ready (pid %d, seed %llu)\n", getpid(), static_cast<unsigned long long>(opt.seed));
 
+  // Wake at least once a second to check the namespaces; print stats when due.
+  const double interval = opt.stats_interval_s;
+  int64_t next_stats = interval > 0 ? t0 + static_cast<int64_t>(interval * 1e9) : INT64_MAX;
+  bool namespace_deleted = false;
   for (;;) {
-    int sig;
-    if (opt.stats_interval_s > 0) {
-      timespec ts{static_cast<time_t>(opt.stats_interval_s),
-                  static_cast<long>(std::fmod(opt.stats_interval_s, 1.0) * 1e9)};
-      sig = sigtimedwait(&sigs, nullptr, &ts);
-      if (sig < 0) {
-        if (errno == EAGAIN) print_stats(counters, (now_ns() - t0) / 1e9);
-        continue;
-      }
-    } else if (sigwait(&sigs, &sig) != 0) {
-      continue;
+    const int64_t wait_ns = std::clamp<int64_t>(next_stats - now_ns(), 1'000'000, 1'000'000'000);
+    timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+    const int sig = sigtimedwait(&sigs, nullptr, &ts);
+    if (sig > 0) break;
+    if (const int gone = namespace_gone(); gone >= 0) {
+      std::fprintf(stderr, "linkemu: namespace %s was deleted or replaced; stopping\n", opt.ns[gone].c_str());
+      namespace_deleted = true;
+      break;
     }
-    break;
+    if (const int64_t now = now_ns(); now >= next_stats) {
+      print_stats(counters, (now - t0) / 1e9);
+      while (next_stats <= now) next_stats += static_cast<int64_t>(interval * 1e9);
+    }
   }
   const uint64_t one = 1;
   if (write(stop_fd, &one, sizeof one) != sizeof one) {
@@ -451,7 +483,7 @@ int run(int argc, char** argv) {
   for (auto& t : threads) t.join();
   const double elapsed = (now_ns() - t0) / 1e9;
   print_stats(counters, elapsed);
-  int rc = 0;
+  int rc = namespace_deleted ? 1 : 0;
   for (int d = 0; d < 2; ++d) {
     if (!errors[d].empty()) {
       std::fprintf(stderr, "linkemu: %s stopped: %s\n", kDirName[d], errors[d].c_str());
