@@ -377,7 +377,7 @@ measure() {
             cubic | bbr) iperf_tcp "$what" ;;
             fair | low) compete "$what" ;;
             lowalone) ferry_transfer link udp low "$SRC_BIG" "$(timeout_for "$BYTES")" ;;
-            loopudp) ferry_transfer loopback udp "$UDP_POLICY" "$SRC_BIG" 600 ;;
+            loopudp) ferry_transfer loopback udp "$UDP_POLICY" "$SRC_BIG" "$(timeout_for "$BYTES")" ;;
             iperfudp)
                 port=$(free_port)
                 iperf3 -s -1 -B 127.0.0.1 -p "$port" >"$WORK/iperf-srv.log" 2>&1 &
