@@ -180,6 +180,7 @@ void ModelRateController::on_round_end(uint64_t now_us) {
 void ModelRateController::on_ack(const AckEvent& ev) {
   srtt_us_ = ev.smoothed_rtt_us;
   update_min_rtt(ev.time_us, ev.latest_rtt_us);
+  latest_queue_us_ = ev.latest_rtt_us > min_rtt_us_ ? ev.latest_rtt_us - min_rtt_us_ : 0;
   round_acked_bytes_ += ev.acked_bytes;
   take_rate_sample(ev.sample);
   if (sent_any_ && ev.largest_acked >= next_round_pn_) {
@@ -239,7 +240,9 @@ double ModelRateController::pacing_gain() const {
     if (excess_delay_) return 1.0;  // someone else's queue: hold, do not add to it
     return cfg_.policy == Policy::kHigh ? kHighUpGain : kFairUpGain;
   }
-  if (cycle_phase_ == 1) return kDownGain;
+  // The down phase drains the queue the up-probe made — only while there is one. Draining an
+  // empty queue would idle the bottleneck for a quarter of a round every cycle (BBRv1's tax).
+  if (cycle_phase_ == 1) return latest_queue_us_ > drain_target_us() ? kDownGain : 1.0;
   return 1.0;
 }
 

@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/byte_order.h"
@@ -43,6 +45,7 @@ UdpChunkSender::UdpChunkSender(asio::io_context& io, std::unique_ptr<DatagramSoc
 UdpChunkSender::~UdpChunkSender() = default;
 
 void UdpChunkSender::start() {
+  trace_ = std::getenv("FERRY_UDP_TRACE") != nullptr;  // a line every 100 ms at -vv (debugging)
   tracker_.rtt().set_max_ack_delay(kMaxAckDelayUs);
   asio::co_spawn(io_, send_loop(), asio::detached);
   asio::co_spawn(io_, ack_loop(), asio::detached);
@@ -219,6 +222,20 @@ asio::awaitable<void> UdpChunkSender::send_loop() {
       if (*left == 0) break;
       first = batch.count() - *left;
       co_await socket_->socket().async_wait(asio::ip::udp::socket::wait_write, asio::as_tuple(asio::use_awaitable));
+    }
+    if (trace_ && now >= next_trace_us_) {
+      next_trace_us_ = now + 100'000;
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "udp trace t=%.1f state=%s pace=%.1fMbit bw=%.1fMbit cwnd=%llu inflight=%llu srtt=%.1fms "
+                    "min=%.1fms lost=%llu",
+                    static_cast<double>(now - first_send_us_) / 1e6, cc_->state_name(),
+                    static_cast<double>(rate) * 8 / 1e6, static_cast<double>(cc_->bandwidth_estimate()) * 8 / 1e6,
+                    static_cast<unsigned long long>(cwnd),
+                    static_cast<unsigned long long>(tracker_.bytes_in_flight()),
+                    static_cast<double>(tracker_.rtt().smoothed()) / 1000, static_cast<double>(tracker_.rtt().min()) / 1000,
+                    static_cast<unsigned long long>(tracker_.packets_lost()));
+      log::debug(line);
     }
     const uint64_t interval = burst_bytes * 1'000'000 / rate;
     next_send_us_ = std::max(next_send_us_, now > 1000 ? now - 1000 : 0) + interval;

@@ -111,6 +111,8 @@ class UdpChunkSender final : public ChunkSender, public std::enable_shared_from_
   uint64_t first_send_us_ = 0;
   uint64_t last_ack_us_ = 0;
   std::vector<uint8_t> scratch_;
+  bool trace_ = false;
+  uint64_t next_trace_us_ = 0;
 };
 
 uint64_t monotonic_us();
