@@ -381,6 +381,48 @@ TEST_F(LinkTest, DownRemovesEverythingAndIsIdempotent) {
   EXPECT_NE(script("status"), 0);
 }
 
+// ferry itself across the emulated WAN: a file and a small tree over --transport udp through
+// 50 ms RTT with 2 % random loss each way arrive byte-identical, and the transfer saw (and
+// repaired) the loss.
+TEST_F(LinkTest, FerryUdpAcrossALongLossyLinkArrivesByteIdentical) {
+  LINK_UP_OR_SKIP("--delay-ms 25 --rate 100M --loss 0.02 --seed 3");
+  const fs::path src = dir_ / "src", dst = dir_ / "dst";
+  fs::create_directories(src / "shot");
+  {
+    std::ofstream big(src / "plate.bin", std::ios::binary);
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < (12 << 20) / 8; ++i) {  // 12 MiB of xorshift: incompressible
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      big.write(reinterpret_cast<const char*>(&x), 8);
+    }
+    for (int i = 0; i < 40; ++i) std::ofstream(src / "shot" / ("f" + std::to_string(i) + ".exr")) << std::string(100 + i * 513, 'a' + i % 26);
+  }
+  const std::string rx_cmd = "ip netns exec " + ns_b_ + " " FERRY_BINARY " recv --listen " + std::string(kAddrB) +
+                             ":0 --root " + dst.string() + " --once -q";
+  FILE* rx = popen(rx_cmd.c_str(), "r");
+  ASSERT_NE(rx, nullptr);
+  char line[512] = {};
+  ASSERT_NE(fgets(line, sizeof line, rx), nullptr) << "ferry recv printed no URL";
+  std::string url(line);
+  while (!url.empty() && (url.back() == '\n' || url.back() == '\r')) url.pop_back();
+  const std::string tx_cmd = "ip netns exec " + ns_a_ + " timeout 120 " FERRY_BINARY
+                             " send --no-progress --json --transport udp --target-rate 400M " + (src / "plate.bin").string() +
+                             " " + (src / "shot").string() + " " + url + " >" + (dir_ / "send.json").string() + " 2>" +
+                             (dir_ / "send.err").string();
+  const int tx = std::system(tx_cmd.c_str());
+  const int rx_status = pclose(rx);
+  ASSERT_EQ(WEXITSTATUS(tx), 0) << read_file(dir_ / "send.err");
+  EXPECT_EQ(WEXITSTATUS(rx_status), 0);
+  EXPECT_EQ(std::system(("cmp -s " + (src / "plate.bin").string() + " " + (dst / "plate.bin").string()).c_str()), 0);
+  EXPECT_EQ(std::system(("diff -r " + (src / "shot").string() + " " + (dst / "shot").string()).c_str()), 0);
+  const std::string json = read_file(dir_ / "send.json");
+  const size_t lost = json.find("\"packets_lost\":");
+  ASSERT_NE(lost, std::string::npos) << json;
+  EXPECT_GT(std::strtoull(json.c_str() + lost + 15, nullptr, 10), 0u) << "2 % loss must have been seen: " << json;
+  const std::string stats = down_and_read_stats();
+  EXPECT_GT(stats_value(stats, "a_to_b", "packets_lost"), 0) << stats;
+}
+
 #else
 TEST(LinkTest, SkippedWithoutBenchBuild) {
   GTEST_SKIP() << "built without FERRY_BUILD_BENCH (no linkemu binary)";
