@@ -119,6 +119,19 @@ asio::awaitable<Status> ReceiverSession::run_control(std::shared_ptr<FrameSocket
     if (Status st = handle_control_frame(*frame); !st) abort(st);
   }
   control_->close();
+  if (udp_) {
+    const auto& u = udp_->stats();
+    std::string line = "session from " + peer_ + ": UDP " + std::to_string(u.datagrams) + " datagrams, " +
+                       std::to_string(u.chunks) + " chunks, " + std::to_string(u.duplicates) + " duplicates, " +
+                       std::to_string(u.budget_drops) + " dropped for memory, " + std::to_string(u.acks_sent) +
+                       " ACKs";
+    if (u.auth_failures) {
+      log::warning(line + "; " + std::to_string(u.auth_failures) +
+                   " datagrams failed authentication or were replays (dropped)");
+    } else {
+      log::info(line);
+    }
+  }
   if (finish_received_ || streams_closed_) {
     close_streams();
   } else {
