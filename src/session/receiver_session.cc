@@ -87,8 +87,10 @@ void ReceiverSession::close_streams() {
   for (auto& s : streams_) s->close();
 }
 
-void ReceiverSession::supersede() {
-  abort(Status(Error::kNetwork, "superseded by a new connection of the same transfer"));
+void ReceiverSession::supersede() { terminate(Status(Error::kNetwork, "superseded by a new connection of the same transfer")); }
+
+void ReceiverSession::terminate(const Status& why) {
+  abort(why);
   close_streams();
 }
 
@@ -447,6 +449,21 @@ asio::awaitable<void> ReceiverSession::acquire_budget(uint64_t bytes) {
   while (!granted) co_await granted_signal.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+// The receiver's per-session rate cap: a virtual clock that advances by each payload's
+// transmission time at the capped rate. Reading stops while the clock is ahead of real time,
+// so TCP flow control slows the sender; idle time earns no credit beyond the present.
+asio::awaitable<void> ReceiverSession::pace(uint32_t payload_len) {
+  auto now = std::chrono::steady_clock::now();
+  if (pace_next_ > now) {
+    asio::steady_timer t(io_, pace_next_ - now);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    now = std::chrono::steady_clock::now();
+  }
+  auto cost = std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(payload_len) * 1e9 /
+                                                            static_cast<double>(rate_limit_)));
+  pace_next_ = std::max(pace_next_, now) + std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
+}
+
 asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> stream, uint16_t index) {
   auto self = shared_from_this();
   streams_.push_back(stream);
@@ -454,8 +471,7 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
   const std::string where = "data stream " + std::to_string(index) + " from " + peer_;
   uint8_t prefix[protocol::kChunkPrefixSize];
   while (!streams_closed_) {
-    auto [ec, n] = co_await asio::async_read(stream->socket(), asio::buffer(prefix, protocol::kFrameHeaderSize),
-                                             asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await stream->read_exact(prefix, protocol::kFrameHeaderSize);
     if (streams_closed_) break;
     if (ec) {
       if (finish_received_ || aborted_) break;  // the sender closed its streams (after SUMMARY, or gone)
@@ -472,9 +488,7 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
       abort(Status(Error::kProtocol, where + ": unexpected " + protocol::to_string(header->type) + " frame"));
       break;
     }
-    auto [ec2, n2] = co_await asio::async_read(
-        stream->socket(), asio::buffer(prefix + protocol::kFrameHeaderSize, protocol::kChunkHeaderSize),
-        asio::as_tuple(asio::use_awaitable));
+    auto [ec2, n2] = co_await stream->read_exact(prefix + protocol::kFrameHeaderSize, protocol::kChunkHeaderSize);
     if (ec2 || streams_closed_) {
       if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec2.message()));
       break;
@@ -503,11 +517,11 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
       abort(Status(Error::kProtocol, where + ": " + bad));
       break;
     }
+    if (rate_limit_) co_await pace(payload_len);
     uint64_t reserve = payload_len + (ch->codec == static_cast<uint8_t>(Codec::kZstd) ? ch->raw_length : 0);
     co_await acquire_budget(reserve);
     Buffer payload = make_buffer(std::max<uint32_t>(payload_len, 1));
-    auto [ec3, n3] = co_await asio::async_read(stream->socket(), asio::buffer(payload.get(), payload_len),
-                                               asio::as_tuple(asio::use_awaitable));
+    auto [ec3, n3] = co_await stream->read_exact(payload.get(), payload_len);
     if (ec3 || streams_closed_) {
       budget_.release(reserve);
       if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec3.message()));

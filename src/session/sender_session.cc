@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.h"
+#include "crypto/tls_context.h"
 #include "io/safe_path.h"
 #include "core/units.h"
 #include "session/process_limits.h"
@@ -101,14 +102,25 @@ asio::awaitable<void> SenderSession::run() {
 }
 
 asio::awaitable<Status> SenderSession::open_session() {
-  auto control = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
+  // TLS unless the user asked for plaintext; the pin from --fingerprint, else the URL's fp=.
+  std::shared_ptr<TlsContext> tls;
+  report_.encrypted = !options_.tls.plaintext;
+  if (!options_.tls.plaintext) {
+    TlsClientSettings ts = options_.tls;
+    if (ts.fingerprint.empty()) ts.fingerprint = dest_.fingerprint;
+    auto ctx = TlsContext::client(ts);
+    if (!ctx) co_return ctx.status();
+    tls = *ctx;
+  }
+  const std::string& token = options_.token.empty() ? dest_.token : options_.token;
+  auto control = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout, tls);
   if (!control) co_return control.status();
   control_ = *control;
   auto weak = weak_from_this();
   control_->on_write_error([weak](const Status& s) {
     if (auto self = weak.lock()) self->fail(s);
   });
-  auto welcome = co_await client_handshake(*control_);
+  auto welcome = co_await client_handshake(*control_, token);
   if (!welcome) co_return welcome.status();
   if (options_.chunk_size > welcome->max_chunk_size)
     co_return Status(Error::kUsage, "chunk size " + format_bytes(options_.chunk_size) + " is larger than " +
@@ -127,13 +139,13 @@ asio::awaitable<Status> SenderSession::open_session() {
   established_ = true;
 
   for (uint16_t i = 0; i < streams; ++i) {
-    auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
+    auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout, tls);
     if (!conn) co_return conn.status();
     auto& sock = *conn;
     sock->on_write_error([weak](const Status& s) {
       if (auto self = weak.lock()) self->fail(s);
     });
-    auto w = co_await client_handshake(*sock);
+    auto w = co_await client_handshake(*sock, token);
     if (!w) co_return w.status();
     sock->send(protocol::encode(protocol::JoinStream{opened->session_id, i}));
     auto joined = co_await sock->read_frame();

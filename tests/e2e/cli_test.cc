@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "e2e_util.h"
+#include "ferry/url.h"
 
 namespace ferry::test {
 namespace {
@@ -84,7 +85,12 @@ TEST(CliTest, RecvOncePrintsItsUrlFirstAndExitsWithTheTransferStatus) {
   Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q"});
   std::string url = read_line(rx.out_fd);
   ASSERT_EQ(url.rfind("ferry://127.0.0.1:", 0), 0u) << url;
-  Finished tx = run({kFerry, "send", "--no-progress", src / "hello.txt", url + "inbox"});
+  // Zero setup, secure by default: the URL carries the token and the certificate pin.
+  auto parsed = parse_ferry_url(url);
+  ASSERT_TRUE(parsed) << url;
+  EXPECT_EQ(parsed->token.size(), 22u) << "128 random bits as base64url: " << url;
+  EXPECT_EQ(parsed->fingerprint.size(), 7u + 64u) << url;
+  Finished tx = run({kFerry, "send", "--no-progress", src / "hello.txt", url_with_path(url, "inbox")});
   EXPECT_EQ(tx.exit_code, 0) << tx.err;
   EXPECT_NE(tx.out.find("sent 1 files"), std::string::npos) << tx.out;
   Finished r = wait_for(rx);
@@ -191,12 +197,12 @@ TEST(CliTest, SyncExitsZeroWhenItTransferredAndTenWhenNothingWasToDo) {
   write_text(src / "a.txt", "a");
   Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "-q"});
   std::string url = read_line(rx.out_fd);
-  Finished first = run({kFerry, "sync", "-q", src.path(), url + "m"});
+  Finished first = run({kFerry, "sync", "-q", src.path(), url_with_path(url, "m")});
   EXPECT_EQ(first.exit_code, 0) << first.err;
-  Finished again = run({kFerry, "sync", "-q", "--json", src.path(), url + "m"});
+  Finished again = run({kFerry, "sync", "-q", "--json", src.path(), url_with_path(url, "m")});
   EXPECT_EQ(again.exit_code, 10) << again.err;
   EXPECT_NE(again.out.find("\"exit_code\":10"), std::string::npos) << again.out;
-  Finished excluded = run({kFerry, "sync", "-q", "--exclude", "*.tmp", src.path(), url + "m"});
+  Finished excluded = run({kFerry, "sync", "-q", "--exclude", "*.tmp", src.path(), url_with_path(url, "m")});
   EXPECT_EQ(excluded.exit_code, 10) << "an --exclude rule must not swallow SRC: " << excluded.err;
   kill(rx.pid, SIGTERM);
   wait_for(rx);
