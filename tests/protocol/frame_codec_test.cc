@@ -635,7 +635,7 @@ std::vector<DecoderCase> all_decoders() {
 
 TEST(FrameDecoders, EachDecoderAcceptsItsValidPayload) {
   auto cases = all_decoders();
-  EXPECT_EQ(cases.size(), 16u);
+  EXPECT_EQ(cases.size(), 17u);
   for (const auto& c : cases) {
     Status st = c.decode(c.valid);
     EXPECT_TRUE(st.is_ok()) << c.name << ": " << st.to_string();
