@@ -27,6 +27,10 @@ Status tls_error(const std::string& what) { return Status(Error::kUsage, what + 
 // TLS 1.3 only: every ferry peer is new enough, and 1.3 leaves no weak suites to configure.
 Status restrict_to_tls13(SSL_CTX* ctx) {
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) return tls_error("TLS: cannot require TLS 1.3");
+  // AES-128-GCM first: hardware-accelerated nearly everywhere and the cheapest of the three
+  // on the network thread, which encrypts every byte; all three are TLS 1.3's strong suites.
+  if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") != 1)
+    return tls_error("TLS: cannot set the TLS 1.3 cipher suites");
   // Sessions are long-lived and few; tickets would only add state.
   SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
   SSL_CTX_set_num_tickets(ctx, 0);

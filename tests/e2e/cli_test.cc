@@ -209,5 +209,38 @@ TEST(CliTest, SyncExitsZeroWhenItTransferredAndTenWhenNothingWasToDo) {
   EXPECT_EQ(read_text(dst / "m/a.txt"), "a");
 }
 
+TEST(CliTest, InsecureWarnsEvenWhenQuietAndPlaintextNeedsBothSides) {
+  TempDir src("src"), dst("dst");
+  write_text(src / "a.txt", "a");
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "-q"});
+  std::string url = read_line(rx.out_fd);
+  auto parsed = parse_ferry_url(url);
+  ASSERT_TRUE(parsed) << url;
+  // --insecure: no pin, no CA, but still the token; loud on stderr whatever -q says.
+  FerryUrl no_pin = *parsed;
+  no_pin.fingerprint.clear();
+  Finished insecure = run({kFerry, "send", "-q", "--insecure", src / "a.txt", no_pin.to_string()});
+  EXPECT_EQ(insecure.exit_code, 0) << insecure.err;
+  EXPECT_NE(insecure.err.find("WARNING: --insecure"), std::string::npos) << insecure.err;
+  // Without the pin and without --insecure the system store cannot vouch for an ephemeral
+  // certificate: refused (exit 6).
+  Finished unverified = run({kFerry, "send", "-q", src / "a.txt", no_pin.to_string()});
+  EXPECT_EQ(unverified.exit_code, 6) << unverified.err;
+  // A plaintext sender cannot talk to a TLS receiver.
+  Finished plain = run({kFerry, "send", "-q", "--plaintext", src / "a.txt", url});
+  EXPECT_NE(plain.exit_code, 0);
+  kill(rx.pid, SIGTERM);
+  wait_for(rx);
+
+  Child prx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--plaintext", "--once", "-q"});
+  std::string purl = read_line(prx.out_fd);
+  EXPECT_EQ(purl.find('?'), std::string::npos) << "no token or fingerprint without TLS: " << purl;
+  Finished ok = run({kFerry, "send", "--json", "--plaintext", src / "a.txt", url_with_path(purl, "p")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("\"encrypted\":false"), std::string::npos) << ok.out;
+  wait_for(prx);
+  EXPECT_EQ(read_text(dst / "p/a.txt"), "a");
+}
+
 }  // namespace
 }  // namespace ferry::test

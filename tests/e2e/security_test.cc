@@ -438,5 +438,42 @@ TEST_F(SecurityTest, ShutdownEndsARunningSessionAfterTheGraceAndRunReturns) {
   EXPECT_EQ(rx->metrics().sessions_active, 0u);
 }
 
+TEST_F(SecurityTest, SkippingAuthIsRefusedAndNothingIsWritten) {
+  ReceiverThread rx(dst_.path());
+  RawClient c(rx.url().port);
+  ASSERT_TRUE(c.start_tls());
+  c.send_bytes(protocol::encode(protocol::Hello{}));
+  protocol::FrameType t{};
+  std::vector<uint8_t> p;
+  ASSERT_TRUE(c.read_frame(&t, &p));
+  ASSERT_EQ(t, protocol::FrameType::kWelcome);
+  protocol::OpenSession o{protocol::kDefaultChunkSize, 1, protocol::OverwriteMode::kAlways,
+                          protocol::ResumeMode::kOff, {}, "sneaky"};
+  c.send_bytes(protocol::encode(o));
+  ASSERT_TRUE(c.read_frame(&t, &p));
+  ASSERT_EQ(t, protocol::FrameType::kError);
+  auto e = protocol::decode_error(p);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<uint16_t>(Error::kRefused));
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_TRUE(dir_is_empty(dst_.path()));
+  EXPECT_EQ(wait_for_auth_failures(rx.receiver(), 1), 1u);
+}
+
+// The server-side rate cap paces reads; the transfer still completes intact. (How fast it
+// goes is a benchmark question, not asserted here.)
+TEST_F(SecurityTest, RateCappedSessionStillDeliversEveryByte) {
+  ReceiveOptions o;
+  o.root = dst_.path();
+  o.max_session_rate = 64ull << 20;
+  ReceiverThread rx(o);
+  write_random_file(src_ / "capped.bin", 12ull << 20, 9);
+  SendOptions so = quiet_options();
+  so.chunk_size = 1u << 20;
+  TransferReport r = send_files({src_ / "capped.bin"}, rx.url(), so);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(hash_file(dst_ / "capped.bin"), hash_file(src_ / "capped.bin"));
+}
+
 }  // namespace
 }  // namespace ferry::test
