@@ -230,7 +230,7 @@ ManifestProgress manifest_progress(bool show) {
 int main(int argc, char** argv) {
   CLI::App app{"ferry: fast, checksummed transfer of files and trees"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("ferry 0.3.0 (protocol 2)"));
+  app.set_version_flag("--version", std::string("ferry 0.2.0 (protocol 2)"));
 
   // ferry send
   auto* send = app.add_subcommand("send", "send files and directories to a ferry receiver");
