@@ -84,9 +84,9 @@ class EmbeddedReceiver final : public Receiver {
         token_(std::move(token)),
         token_digest_(token_digest(token_)),
         config_(std::move(config)),
+        budget_(options_.memory),
         pool_(worker_threads()),
-        acceptor_(io_),
-        budget_(options_.memory) {}
+        acceptor_(io_) {}
 
   Status bind(uint16_t port) {
     boost::system::error_code ec;
@@ -468,10 +468,12 @@ class EmbeddedReceiver final : public Receiver {
   mutable std::mutex config_mu_;
   std::shared_ptr<const ServeConfig> config_;
 
+  // Declared before io_: handlers still queued when io_ is destroyed may hold sessions whose
+  // destruction touches the budget.
+  MemoryBudget budget_;
   asio::io_context io_{1};
   asio::thread_pool pool_;
   tcp::acceptor acceptor_;
-  MemoryBudget budget_;
   // Written on the network thread only; sessions_mu_ lets metrics() read it from others.
   mutable std::mutex sessions_mu_;
   std::map<protocol::Id128, LiveSession> sessions_;
