@@ -1,5 +1,6 @@
 #include "transport/frame_socket.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -17,6 +18,22 @@ namespace ferry {
 namespace {
 // Frames coalesced into one writev: enough to batch many small-file chunks per syscall.
 constexpr size_t kMaxBatchFrames = 64;
+// A peer that refuses this side's certificate (or its lack of one) says so with a TLS alert,
+// which under TLS 1.3 may arrive after the handshake, on the first read. Those become
+// kRefused with a hint; anything else is a network error.
+Status io_error(const boost::system::error_code& ec, const std::string& what, const std::string& peer) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+    if (reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)
+      return Status(Error::kRefused, peer + " requires a client certificate (--cert, --key): " + ec.message());
+    if (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA || reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+        reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN || reason == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE ||
+        reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED || reason == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED)
+      return Status(Error::kRefused, peer + " did not accept the certificate presented: " + ec.message());
+  }
+  return Status(Error::kNetwork, what + peer + ": " + ec.message());
+}
+
 }  // namespace
 
 std::string endpoint_text(const tcp::endpoint& ep) {
@@ -66,6 +83,7 @@ asio::awaitable<Status> FrameSocket::handshake(const std::string& host) {
     if (server && SSL_get_verify_mode(ssl) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT &&
         !SSL_get0_peer_certificate(ssl))
       co_return Status(Error::kRefused, "TLS: " + peer_ + " presented no client certificate");
+    if (Status st = io_error(ec, "", peer_); st.code() == Error::kRefused) co_return Status(st.code(), "TLS: " + st.message());
     co_return Status(Error::kNetwork, "TLS handshake with " + peer_ + " failed: " + detail +
                                           (server ? "" : " (a receiver started with --plaintext needs --plaintext here too)"));
   }
@@ -194,14 +212,14 @@ asio::awaitable<Result<Frame>> FrameSocket::read_frame(uint32_t max_chunk_size) 
   if (ec) {
     if ((ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) && n == 0)
       co_return Status(Error::kNetwork, "connection closed by " + peer_);
-    co_return Status(Error::kNetwork, "receiving from " + peer_ + ": " + ec.message());
+    co_return io_error(ec, "receiving from ", peer_);
   }
   auto h = protocol::decode_header(header, max_chunk_size);
   if (!h) co_return Status(Error::kProtocol, "from " + peer_ + ": " + h.status().message());
   Frame f{h->type, std::vector<uint8_t>(h->length)};
   if (h->length) {
     auto [ec2, n2] = co_await read_exact(f.payload.data(), f.payload.size());
-    if (ec2) co_return Status(Error::kNetwork, "receiving from " + peer_ + ": " + ec2.message());
+    if (ec2) co_return io_error(ec2, "receiving from ", peer_);
   }
   co_return f;
 }
