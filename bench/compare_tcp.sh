@@ -267,7 +267,7 @@ run_ferry() {
     local rc=0 t0 t1
     t0=$EPOCHREALTIME
     timeout "$RUN_TIMEOUT" "$FERRY" send --no-progress --json --compress "$mode" "${extra[@]}" \
-        "$src" "${url}dest/" >"$sout" 2>"$serr" || rc=$?
+        "$src" "$(ferry_url_path "$url" dest/)" >"$sout" 2>"$serr" || rc=$?
     t1=$EPOCHREALTIME
     if ((rc != 0)); then
         tail_file "$serr"

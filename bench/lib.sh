@@ -199,7 +199,8 @@ rsync_sent_bytes() {
 # wait_recv_url VAR PID OUT ERR [EXIT_MSG] [TIMEOUT_MSG]: wait up to
 # FERRY_URL_TIMEOUT seconds for the first complete stdout line (the URL) of a
 # `ferry recv` (PID) that writes to OUT, check it is a ferry:// URL and store it
-# with a trailing "/" in the variable named VAR.  Dies, showing ERR (its
+# in the variable named VAR (it ends in "/?token=...&fp=..." with TLS, "/" with
+# --plaintext; add a destination with ferry_url_path).  Dies, showing ERR (its
 # stderr), with EXIT_MSG if the receiver exits first or TIMEOUT_MSG on timeout.
 wait_recv_url() {
     local -n _wru_url=$1
@@ -221,5 +222,16 @@ wait_recv_url() {
         sleep 0.02
     done
     [[ $_wru_url == ferry://* ]] || die "ferry recv's first stdout line is not a ferry:// URL: '$_wru_url'"
-    [[ $_wru_url == */ ]] || _wru_url="$_wru_url/"
+    [[ $_wru_url == *\?* || $_wru_url == */ ]] || _wru_url="$_wru_url/"
+}
+
+# ferry_url_path URL PATH: URL with PATH inserted before its query
+# ("ferry://h:1/?token=x" "dest/" -> "ferry://h:1/dest/?token=x").
+ferry_url_path() {
+    local url=$1 path=$2
+    if [[ $url == *\?* ]]; then
+        printf '%s%s?%s\n' "${url%%\?*}" "$path" "${url#*\?}"
+    else
+        printf '%s%s\n' "$url" "$path"
+    fi
 }

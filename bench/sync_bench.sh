@@ -282,7 +282,7 @@ run_ferry() {
     local out="$WORK/ferry-sync.json" err="$WORK/ferry-sync.err" rc=0 t0 t1
     kill -0 "$FERRY_RECV_PID" 2>/dev/null || die "the ferry receiver is gone"
     t0=$EPOCHREALTIME
-    timeout "$RUN_TIMEOUT" "$FERRY" sync "$@" --json "${extra[@]}" "$SRC" "${FERRY_URL}tree" \
+    timeout "$RUN_TIMEOUT" "$FERRY" sync "$@" --json "${extra[@]}" "$SRC" "$(ferry_url_path "$FERRY_URL" tree)" \
         >"$out" 2>"$err" || rc=$?
     t1=$EPOCHREALTIME
     case $rc in

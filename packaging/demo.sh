@@ -34,7 +34,7 @@ URL=$(head -n1 "$DEMO/recv.url")
 echo "receiver URL: $URL"
 
 echo "== sending"
-"$FERRY" send --no-progress --json "$DEMO/src/shot_010" "${URL}deliveries/" > "$DEMO/summary.json"
+"$FERRY" send --no-progress --json "$DEMO/src/shot_010" "${URL%%\?*}deliveries/?${URL#*\?}" > "$DEMO/summary.json"
 wait $RECV_PID
 python3 - "$DEMO/summary.json" <<'PY'
 import json, sys

@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "ferry/status.h"
 
 namespace ferry {
 
@@ -45,6 +48,16 @@ struct DatagramFaults {
   bool any() const { return drop > 0 || duplicate > 0 || reorder > 0; }
 };
 
+// How a sender secures its TCP connections (TLS 1.3). The receiver is verified by, in this
+// order: nothing (insecure), a pinned certificate fingerprint, a CA file, the system store.
+struct TlsClientSettings {
+  std::string fingerprint;  // "sha256:<hex>" of the receiver's certificate; "" = take the URL's fp=
+  std::string ca_file;      // PEM bundle to verify the receiver's chain and host name against
+  bool insecure = false;    // TESTS ONLY: no verification at all (the CLI warns on every run)
+  bool plaintext = false;   // no TLS, no secrecy: only against a receiver that is plaintext too
+  std::string cert_file, key_file;  // client certificate for mutual TLS (optional)
+};
+
 struct SendOptions {
   uint16_t streams = 4;                   // parallel TCP data connections (1..64)
   // --transport udp: data as encrypted datagrams paced by ferry's own congestion control.
@@ -73,6 +86,9 @@ struct SendOptions {
   // A connection lost mid-transfer is retried with exponential backoff for this long.
   std::chrono::milliseconds retry_timeout{180'000};
   std::chrono::milliseconds connect_timeout{10'000};
+  // Bearer token sent in AUTH on every connection; "" = the URL's token=.
+  std::string token;
+  TlsClientSettings tls;
   // Called on the network thread about twice a second while the transfer runs.
   std::function<void(const Progress&)> on_progress;
   // TEST-ONLY FAULT: flip one byte in the payload of the first N chunk transmissions after
@@ -93,6 +109,30 @@ struct SyncOptions {
   bool checksum = false;           // compare content hashes instead of size + mtime
 };
 
+// The receiver's TLS identity.
+struct TlsServerSettings {
+  std::string cert_file, key_file;  // PEM; both empty: an ephemeral self-signed certificate
+  std::string client_ca_file;       // non-empty: mutual TLS, client certificates must chain to it
+  bool plaintext = false;           // no TLS and (without a verifier) no token: both sides must ask
+};
+
+// A named destination of a receiver serving several: ferry://HOST/EXPORT/PATH.
+struct ExportSpec {
+  std::string name;
+  std::string root;
+};
+
+// What a bearer token grants on one export.
+struct ExportAccess {
+  std::string export_name;
+  bool read = false;
+  bool write = false;
+};
+
+// Maps a bearer token to what it grants, or an error (Error::kRefused) for unknown, revoked
+// or expired tokens. Called on the network thread; must not block.
+using TokenVerifier = std::function<Result<std::vector<ExportAccess>>(std::string_view token)>;
+
 struct ReceiveOptions {
   std::string listen = "127.0.0.1:7400";  // HOST:PORT; port 0 picks a free one
   std::string root;                       // destination root; created if missing
@@ -104,6 +144,12 @@ struct ReceiveOptions {
   // sets it from FERRY_TEST_SIGKILL_AFTER_CHUNKS), so tests can kill -9 at a seeded point.
   uint64_t fault_sigkill_after_chunks = 0;
   DatagramFaults udp_faults;  // TEST-ONLY: applied to the ACK datagrams this receiver sends
+
+  TlsServerSettings tls;            // empty cert_file and !plaintext: ephemeral cert (ferry recv)
+  std::vector<ExportSpec> exports;  // empty: single-root mode (`root`), as ferry recv
+  TokenVerifier verify_token;       // null: the receiver's own random token (ferry recv)
+  uint32_t max_sessions = 0;        // 0 = unlimited; over the limit: ERROR "busy", counted
+  uint64_t max_session_rate = 0;    // bytes/s cap per session, server side wins (0 = none): paces reads
 };
 
 }  // namespace ferry

@@ -63,6 +63,7 @@ struct TransferReport {
   uint64_t chunks_resumed = 0; // chunks the receiver already held from an interrupted run
   uint64_t bytes_resumed = 0;  // their bytes: not sent again
   uint64_t reconnects = 0;     // connections lost and re-established during the transfer
+  bool encrypted = true;       // TLS on every connection (false only with --plaintext)
   double seconds = 0;
   std::vector<FileReport> files;
   bool is_sync = false;

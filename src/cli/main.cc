@@ -174,6 +174,13 @@ struct TransferFlags {
     app->add_option("--transfer-id", so.transfer_id, "name of the transfer for resume (default: derived from the sources and destination)");
     app->add_option("--retry-timeout", retry_seconds, "seconds to keep reconnecting after a lost connection (default 180)")
         ->check(CLI::Range(0.0, 86400.0));
+    app->add_option("--token", so.token, "bearer token (default: the URL's token=, else $FERRY_TOKEN)");
+    app->add_option("--fingerprint", so.tls.fingerprint, "pin the receiver's certificate: sha256:HEX (default: the URL's fp=)");
+    app->add_option("--ca-file", so.tls.ca_file, "verify the receiver's certificate against this CA bundle (PEM)");
+    app->add_option("--cert", so.tls.cert_file, "client certificate for mutual TLS (PEM)");
+    app->add_option("--key", so.tls.key_file, "private key of --cert (PEM)");
+    app->add_flag("--insecure", so.tls.insecure, "TESTS ONLY: do not verify the receiver at all");
+    app->add_flag("--plaintext", so.tls.plaintext, "no TLS: only against `ferry recv --plaintext`; anyone on the path can read the data");
     app->add_flag("--json", json, "print a JSON summary on stdout");
     app->add_flag("--progress", progress_on, "show progress on stderr (default when stderr is a terminal)");
     app->add_flag("--no-progress", progress_off, "never show progress");
@@ -181,9 +188,19 @@ struct TransferFlags {
     app->add_flag("-v,--verbose", verbose, "more detail on stderr (repeat for debug)");
   }
 
-  // Turns the flags into SendOptions; a usage error names the flag.
-  Status finish(int argc, char** argv) {
+  // Turns the flags into SendOptions; a usage error names the flag. `url` is the
+  // destination (its token= wins over $FERRY_TOKEN, --token over both).
+  Status finish(int argc, char** argv, const FerryUrl& url) {
     set_verbosity(quiet, verbose);
+    if (so.token.empty() && url.token.empty())
+      if (const char* t = std::getenv("FERRY_TOKEN")) so.token = t;
+    if (so.tls.insecure && so.tls.plaintext) return Status(Error::kUsage, "--insecure and --plaintext exclude each other");
+    // Loud on every run, whatever -q says: this is for tests only.
+    if (so.tls.insecure)
+      std::fprintf(stderr, "WARNING: --insecure: the receiver's identity is NOT verified; anyone on the path can "
+                           "impersonate it, read and change this transfer. For tests only.\n");
+    if (so.tls.plaintext)
+      std::fprintf(stderr, "WARNING: --plaintext: no encryption; the data and the token cross the network in the clear.\n");
     so.streams = static_cast<uint16_t>(streams);
     so.retry_timeout = std::chrono::milliseconds(static_cast<int64_t>(retry_seconds * 1000));
     so.overwrite = overwrite == "always" ? Overwrite::kAlways : overwrite == "never" ? Overwrite::kNever : Overwrite::kDiff;
@@ -237,6 +254,9 @@ int run_recv(ReceiveOptions ro, const std::string& memory_text, bool quiet, int 
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   auto receiver = Receiver::create(ro);
   if (!receiver) return fail(receiver.status());
+  if (ro.tls.plaintext)
+    std::fprintf(stderr, "WARNING: --plaintext: no encryption and no token; anyone who can reach this port can write to %s.\n",
+                 ro.root.c_str());
   std::printf("%s\n", (*receiver)->url().c_str());
   std::fflush(stdout);
   Receiver* r = receiver->get();
@@ -270,7 +290,7 @@ ManifestProgress manifest_progress(bool show) {
 int main(int argc, char** argv) {
   CLI::App app{"ferry: fast, checksummed transfer of files and trees"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("ferry 0.2.0 (protocol 1)"));
+  app.set_version_flag("--version", std::string("ferry 0.2.0 (protocol 2)"));
 
   // ferry send
   auto* send = app.add_subcommand("send", "send files and directories to a ferry receiver");
@@ -305,6 +325,10 @@ int main(int argc, char** argv) {
   recv->add_option("--root", ro.root, "directory that receives the files (created if missing)")->required();
   recv->add_flag("--once", ro.once, "exit after the first transfer, with its exit status");
   recv->add_option("--memory", recv_memory_text, "budget for all receive buffers (default 256M)");
+  recv->add_flag("--plaintext", ro.tls.plaintext, "no TLS and no token (senders need --plaintext too)");
+  recv->add_option("--cert", ro.tls.cert_file, "TLS certificate chain (PEM; default: an ephemeral self-signed one)");
+  recv->add_option("--key", ro.tls.key_file, "private key of --cert (PEM)");
+  recv->add_option("--client-ca", ro.tls.client_ca_file, "require client certificates signed by this CA (mutual TLS)");
   recv->add_flag("-q,--quiet", recv_quiet, "print errors only");
   recv->add_flag("-v,--verbose", recv_verbose, "more detail on stderr (repeat for debug)");
 
@@ -331,9 +355,9 @@ int main(int argc, char** argv) {
   }
 
   if (send->parsed()) {
-    if (Status st = sf.finish(argc, argv); !st) return fail(st);
     auto url = parse_ferry_url(send_args.back());
     if (!url) return fail(url.status());
+    if (Status st = sf.finish(argc, argv, *url); !st) return fail(st);
     std::vector<std::string> sources(send_args.begin(), send_args.end() - 1);
     if (sources.empty() && sf.so.manifest_path.empty())
       return fail(Status(Error::kUsage, "nothing to send: give SRC... before the destination URL"));
@@ -341,9 +365,9 @@ int main(int argc, char** argv) {
   }
 
   if (sync->parsed()) {
-    if (Status st = yf.finish(argc, argv); !st) return fail(st);
     auto url = parse_ferry_url(sync_dest);
     if (!url) return fail(url.status());
+    if (Status st = yf.finish(argc, argv, *url); !st) return fail(st);
     TransferReport report = sync_tree(sync_src, *url, yf.so, sync_opts);
     if (sync_opts.dry_run && report.status.is_ok() && !yf.json) print_plan(report, yf.verbose > 0);
     return report_and_exit(report, yf);

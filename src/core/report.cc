@@ -63,6 +63,7 @@ std::string TransferReport::to_json() const {
   num("chunks_resumed", chunks_resumed);
   num("bytes_resumed", bytes_resumed);
   num("reconnects", reconnects);
+  j += "\"encrypted\":" + std::string(encrypted ? "true" : "false") + ",";
   char secs[64];
   std::snprintf(secs, sizeof secs, "\"seconds\":%.3f,", seconds);
   j += secs;

@@ -51,6 +51,7 @@ bool known_type(uint8_t t) {
     case FrameType::kHello: case FrameType::kWelcome: case FrameType::kOpenSession:
     case FrameType::kSessionOpened: case FrameType::kJoinStream: case FrameType::kStreamJoined:
     case FrameType::kUdpOpen: case FrameType::kUdpAccept:
+    case FrameType::kAuth: case FrameType::kAuthOk:
     case FrameType::kFileList: case FrameType::kFileListEnd: case FrameType::kFilePlan: case FrameType::kHaveChunks:
     case FrameType::kChunk: case FrameType::kChunkNack: case FrameType::kFileDone:
     case FrameType::kFileResult: case FrameType::kFileAbort: case FrameType::kFinish: case FrameType::kSummary:
@@ -73,6 +74,8 @@ const char* to_string(FrameType t) {
     case FrameType::kUdpOpen: return "UDP_OPEN";
     case FrameType::kUdpAccept: return "UDP_ACCEPT";
     case FrameType::kStreamJoined: return "STREAM_JOINED";
+    case FrameType::kAuth: return "AUTH";
+    case FrameType::kAuthOk: return "AUTH_OK";
     case FrameType::kFileList: return "FILE_LIST";
     case FrameType::kFileListEnd: return "FILE_LIST_END";
     case FrameType::kFilePlan: return "FILE_PLAN";
@@ -220,6 +223,7 @@ std::vector<uint8_t> encode(const UdpAccept& m) {
   w.u16(m.port);
   w.bytes(m.public_key.data(), m.public_key.size());
   w.u16(m.max_datagram);
+  w.u64(m.max_rate);
   return finish(w);
 }
 Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p) {
@@ -228,6 +232,7 @@ Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p) {
   m.port = r.u16();
   r.bytes(m.public_key.data(), m.public_key.size());
   m.max_datagram = r.u16();
+  m.max_rate = r.u64();
   if (!r.ok()) return malformed("UDP_ACCEPT", "truncated");
   if (m.port == 0) return malformed("UDP_ACCEPT", "port 0");
   if (m.max_datagram < kMinUdpDatagram || m.max_datagram > kMaxUdpDatagram)
@@ -252,6 +257,28 @@ Result<JoinStream> decode_join_stream(std::span<const uint8_t> p) {
 std::vector<uint8_t> encode_stream_joined() {
   auto w = start(FrameType::kStreamJoined);
   return finish(w);
+}
+
+std::vector<uint8_t> encode(const Auth& m) {
+  auto w = start(FrameType::kAuth);
+  w.str(m.token);
+  return finish(w);
+}
+Result<Auth> decode_auth(std::span<const uint8_t> p) {
+  WireReader r(p);
+  Auth m;
+  m.token = r.str();
+  if (r.ok() && m.token.size() > kMaxTokenLength) return malformed("AUTH", "token longer than 1024 bytes");
+  return done(r, std::move(m), "AUTH");
+}
+
+std::vector<uint8_t> encode_auth_ok() {
+  auto w = start(FrameType::kAuthOk);
+  return finish(w);
+}
+Result<Empty> decode_auth_ok(std::span<const uint8_t> p) {
+  WireReader r(p);
+  return done(r, Empty{}, "AUTH_OK");
 }
 
 size_t encoded_size(const FileListEntry& e) {

@@ -1,4 +1,4 @@
-// Wire format of protocol version 1: constants, frame structs, encode/decode.
+// Wire format of protocol version 2: constants, frame structs, encode/decode.
 // The spec is docs/protocol.md; keep the two in step. Pure functions, no I/O (fuzzable).
 #pragma once
 
@@ -16,8 +16,11 @@
 namespace ferry::protocol {
 
 inline constexpr uint32_t kMagic = 0x46525259;  // "FRRY"
-inline constexpr uint16_t kMinVersion = 1;
-inline constexpr uint16_t kMaxVersion = 1;
+// Version 2 added TLS on every connection and the AUTH handshake step. A version-1 peer
+// speaks plaintext without authentication, which ferry no longer accepts.
+inline constexpr uint16_t kMinVersion = 2;
+inline constexpr uint16_t kMaxVersion = 2;
+inline constexpr uint16_t kVersionAuth = 2;  // AUTH / AUTH_OK after WELCOME
 
 inline constexpr size_t kFrameHeaderSize = 8;
 inline constexpr size_t kChunkHeaderSize = 32;
@@ -29,6 +32,7 @@ inline constexpr uint16_t kMaxStreams = 64;
 inline constexpr uint32_t kMaxFilesPerSession = 10'000'000;
 inline constexpr uint32_t kMaxOpenFiles = 1024;
 inline constexpr int kMaxChunkAttempts = 5;
+inline constexpr size_t kMaxTokenLength = 1024;  // AUTH: bearer token bytes
 static_assert(kMaxChunkSize + kChunkHeaderSize < (1ull << 32), "CHUNK length must fit u32");
 static_assert(kMaxControlPayload >= 64 * 1024, "a FILE_LIST batch must hold at least one max-size entry");
 
@@ -41,6 +45,8 @@ enum class FrameType : uint8_t {
   kStreamJoined = 0x06,
   kUdpOpen = 0x0C,
   kUdpAccept = 0x0D,
+  kAuth = 0x07,
+  kAuthOk = 0x08,
   kFileList = 0x10,
   kFileListEnd = 0x11,
   kFilePlan = 0x12,
@@ -87,6 +93,8 @@ struct OpenSession {
   Id128 transfer_id{};  // all zero: no resume journal
   std::string dest_path;
 };
+// The bearer token, sent on every connection right after WELCOME (docs/protocol.md "Authentication").
+struct Auth { std::string token; };
 struct SessionOpened { Id128 session_id{}; };
 struct JoinStream { Id128 session_id{}; uint16_t stream_index; };
 // UDP data path (docs/protocol.md, docs/udp.md): asked for after SESSION_OPENED of a session
@@ -105,6 +113,7 @@ struct UdpAccept {
   uint16_t port = 0;
   std::array<uint8_t, kUdpPublicKeySize> public_key{};
   uint16_t max_datagram = 1472;
+  uint64_t max_rate = 0;  // the receiver's cap for this session, bytes/s (0 = none): it wins
 };
 struct FileListEntry {  // FileEntry minus the sender-local source_path
   uint32_t file_id;
@@ -149,6 +158,7 @@ struct DeleteRequest { std::vector<std::string> paths; };
 struct DeleteOutcome { std::string path; uint16_t status; std::string message; };
 struct DeleteResult { std::vector<DeleteOutcome> outcomes; };
 size_t encoded_size(const ListEntry& e);
+struct Empty {};  // frames without a payload
 
 // Encoders return a whole frame: header + payload.
 std::vector<uint8_t> encode(const Hello&);
@@ -159,6 +169,8 @@ std::vector<uint8_t> encode(const JoinStream&);
 std::vector<uint8_t> encode_stream_joined();
 std::vector<uint8_t> encode(const UdpOpen&);
 std::vector<uint8_t> encode(const UdpAccept&);
+std::vector<uint8_t> encode(const Auth&);
+std::vector<uint8_t> encode_auth_ok();
 std::vector<uint8_t> encode(const FileList&);
 std::vector<uint8_t> encode(const FileListEnd&);
 std::vector<uint8_t> encode(const FilePlan&);
@@ -191,6 +203,8 @@ Result<SessionOpened> decode_session_opened(std::span<const uint8_t> p);
 Result<UdpOpen> decode_udp_open(std::span<const uint8_t> p);
 Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p);
 Result<JoinStream> decode_join_stream(std::span<const uint8_t> p);
+Result<Auth> decode_auth(std::span<const uint8_t> p);
+Result<Empty> decode_auth_ok(std::span<const uint8_t> p);
 Result<FileList> decode_file_list(std::span<const uint8_t> p);
 Result<FileListEnd> decode_file_list_end(std::span<const uint8_t> p);
 Result<FilePlan> decode_file_plan(std::span<const uint8_t> p);

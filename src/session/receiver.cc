@@ -1,5 +1,16 @@
-// The embedded receiver: accepts connections, negotiates the version, and routes each one to
-// a ReceiverSession (control) or to the session it joins (data stream).
+// The embedded receiver: accepts connections, runs TLS, negotiates the version, checks the
+// bearer token, and routes each connection to a ReceiverSession (control) or to the session
+// it joins (data stream). ferryd drives it through the Receiver hooks (exports, token
+// verifier, limits, metrics, reload, graceful shutdown).
+//
+// Invariants:
+//  - nothing touches the disk for a connection before its AUTH succeeded (no session, no
+//    journal, no directory) and, with exports, before its token was found to grant write
+//    access to the export its destination names;
+//  - a data stream joins only a session opened with the same token (compared by digest, in
+//    constant time);
+//  - sessions keep the exports and verifier they were opened under (reload() swaps a shared
+//    snapshot for new connections only).
 #include "ferry/receiver.h"
 
 #include <openssl/rand.h>
@@ -8,16 +19,20 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 
 #include "core/log.h"
 #include "core/memory_budget.h"
+#include "crypto/bearer_token.h"
+#include "crypto/tls_context.h"
 #include "ferry/url.h"
 #include "io/safe_path.h"
 #include "session/process_limits.h"
@@ -28,15 +43,50 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 
+constexpr const char* kAuthFailed = "authentication failed: unknown or revoked token";
+
+// What new connections are served with; replaced whole by reload().
+struct ServeConfig {
+  std::map<std::string, std::shared_ptr<const RootDir>> exports;  // empty: single-root mode
+  TokenVerifier verify;                                           // null: own token (or none)
+};
+
+Result<std::shared_ptr<const ServeConfig>> make_config(const std::vector<ExportSpec>& exports, TokenVerifier verify) {
+  auto c = std::make_shared<ServeConfig>();
+  c->verify = std::move(verify);
+  for (const auto& e : exports) {
+    if (e.name.empty() || e.name == "." || e.name == ".." || e.name.find('/') != std::string::npos ||
+        e.name.find('\0') != std::string::npos)
+      return Status(Error::kUsage, "export name '" + e.name + "' is not a single path component");
+    if (c->exports.count(e.name)) return Status(Error::kUsage, "export '" + e.name + "' is defined twice");
+    auto root = RootDir::open(e.root, /*create=*/false);
+    if (!root) return Status(root.status().code(), "export '" + e.name + "': " + root.status().message());
+    c->exports[e.name] = std::make_shared<const RootDir>(std::move(*root));
+  }
+  return std::shared_ptr<const ServeConfig>(std::move(c));
+}
+
+// A connection that passed AUTH: who it is and what it may do.
+struct Authenticated {
+  std::shared_ptr<const ServeConfig> config;
+  std::vector<ExportAccess> grants;  // with a verifier
+  TokenDigest token{};
+};
+
 class EmbeddedReceiver final : public Receiver {
  public:
-  EmbeddedReceiver(ReceiveOptions options, RootDir root, std::string host)
+  EmbeddedReceiver(ReceiveOptions options, std::shared_ptr<const RootDir> root, std::string host,
+                   std::shared_ptr<TlsContext> tls, std::string token, std::shared_ptr<const ServeConfig> config)
       : options_(std::move(options)),
         root_(std::move(root)),
         host_(std::move(host)),
+        tls_(std::move(tls)),
+        token_(std::move(token)),
+        token_digest_(token_digest(token_)),
+        config_(std::move(config)),
+        budget_(options_.memory),
         pool_(worker_threads()),
-        acceptor_(io_),
-        budget_(options_.memory) {}
+        acceptor_(io_) {}
 
   Status bind(uint16_t port) {
     boost::system::error_code ec;
@@ -53,46 +103,153 @@ class EmbeddedReceiver final : public Receiver {
   }
 
   std::string url() const override {
-    std::string h = host_;
-    if (h == "0.0.0.0" || h == "::") {
+    FerryUrl u;
+    u.host = host_;
+    if (u.host == "0.0.0.0" || u.host == "::") {
       char name[256] = {};
-      if (gethostname(name, sizeof name - 1) == 0 && name[0]) h = name;
+      if (gethostname(name, sizeof name - 1) == 0 && name[0]) u.host = name;
     }
-    if (h.find(':') != std::string::npos) h = "[" + h + "]";
-    return "ferry://" + h + ":" + std::to_string(port_) + "/";
+    u.port = port_;
+    u.token = token_;
+    u.fingerprint = fingerprint();
+    return u.to_string();
   }
   uint16_t port() const override { return port_; }
+  std::string token() const override { return token_; }
+  std::string fingerprint() const override { return tls_ ? tls_->fingerprint() : std::string(); }
 
   Status run() override {
+    {
+      std::lock_guard lock(run_mu_);
+      if (stopped_) return result_;
+      running_ = true;
+    }
     tune_allocator_for_chunks();
     raise_open_file_limit();
     asio::co_spawn(io_, accept_loop(), asio::detached);
     io_.run();
     pool_.join();
+    std::lock_guard lock(run_mu_);
+    running_ = false;
+    stopped_ = true;
+    run_cv_.notify_all();
     return result_;
   }
 
   void stop() override {
     asio::post(io_, [this] {
-      boost::system::error_code ignored;
-      acceptor_.close(ignored);
+      close_acceptor();
       io_.stop();
     });
   }
 
+  void stop_accepting() override {
+    asio::post(io_, [this] { close_acceptor(); });
+  }
+
+  Status shutdown(std::chrono::milliseconds grace) override {
+    {
+      std::lock_guard lock(run_mu_);
+      if (!running_) {
+        stopped_ = true;  // a later run() returns at once
+        return Status::ok();
+      }
+    }
+    asio::post(io_, [this, grace] { begin_shutdown(grace); });
+    std::unique_lock lock(run_mu_);
+    // Sessions get `grace`; ending them and draining their pool work is bounded too.
+    if (!run_cv_.wait_for(lock, grace + std::chrono::seconds(30), [this] { return !running_; }))
+      return Status(Error::kInternal, "receiver did not stop within " + std::to_string(grace.count()) + " ms + 30 s");
+    return Status::ok();
+  }
+
+  ReceiverMetrics metrics() const override {
+    ReceiverMetrics m;
+    m.sessions_total = sessions_total_;
+    m.auth_failures = auth_failures_;
+    m.errors = errors_;
+    std::lock_guard lock(sessions_mu_);
+    m.bytes_received = ended_bytes_;
+    m.files_committed = ended_committed_;
+    m.files_failed = ended_failed_;
+    for (const auto& [id, live] : sessions_) {
+      auto s = live.session.lock();
+      if (!s) continue;
+      ++m.sessions_active;
+      SessionStats st = s->stats();
+      m.bytes_received += st.bytes_written;
+      m.files_committed += st.files_committed;
+      m.files_failed += st.files_failed;
+    }
+    return m;
+  }
+
+  Status reload(std::vector<ExportSpec> exports, TokenVerifier verify) override {
+    if (exports.empty() && !root_)
+      return Status(Error::kUsage, "reload: a receiver started with exports needs at least one");
+    auto config = make_config(exports, std::move(verify));
+    if (!config) return config.status();
+    std::lock_guard lock(config_mu_);
+    config_ = std::move(*config);
+    return Status::ok();
+  }
+
  private:
+  struct LiveSession {
+    std::weak_ptr<ReceiverSession> session;
+    TokenDigest token{};
+  };
+
+  std::shared_ptr<const ServeConfig> config() const {
+    std::lock_guard lock(config_mu_);
+    return config_;
+  }
+
+  void close_acceptor() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+  // Network thread. Sessions run on for `grace`, then end as if their sender had vanished
+  // (journals flushed, partial files kept for resume); run() returns once they are gone.
+  void begin_shutdown(std::chrono::milliseconds grace) {
+    close_acceptor();
+    shutting_down_ = true;
+    log::info("shutting down: " + std::to_string(sessions_.size()) + " sessions, grace " +
+              std::to_string(grace.count()) + " ms");
+    if (sessions_.empty()) {
+      io_.stop();
+      return;
+    }
+    shutdown_timer_ = std::make_unique<asio::steady_timer>(io_, grace);
+    shutdown_timer_->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      for (auto& [id, live] : sessions_)
+        if (auto s = live.session.lock()) s->terminate(Status(Error::kInterrupted, "receiver shutting down"));
+    });
+  }
+
+  void session_ended() {
+    if (shutting_down_ && sessions_.empty()) {
+      if (shutdown_timer_) shutdown_timer_->cancel();
+      io_.stop();
+    }
+  }
+
   asio::awaitable<void> accept_loop() {
     for (;;) {
       auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) {
-        if (ec == asio::error::operation_aborted) co_return;
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
         log::warning("accept: " + ec.message());
         continue;
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       auto remote = socket.remote_endpoint(ignored);
-      auto conn = std::make_shared<FrameSocket>(std::move(socket), "sender " + endpoint_text(remote));
+      std::string peer = "sender " + endpoint_text(remote);
+      auto conn = tls_ ? std::make_shared<FrameSocket>(std::move(socket), peer, tls_)
+                       : std::make_shared<FrameSocket>(std::move(socket), peer);
       asio::co_spawn(io_, serve(conn), [](std::exception_ptr e) {
         if (!e) return;
         try {
@@ -106,7 +263,16 @@ class EmbeddedReceiver final : public Receiver {
 
   void refuse(FrameSocket& conn, Error code, const std::string& message) {
     log::warning(conn.peer() + ": " + message);
+    ++errors_;
     conn.send(protocol::encode(protocol::ErrorFrame{static_cast<uint16_t>(code), message}));
+    conn.close_after_flush();
+  }
+
+  // Logged with the peer address, counted, answered with kRefused, closed.
+  void refuse_auth(FrameSocket& conn, const std::string& message, const std::string& why) {
+    log::warning("auth failure from " + conn.peer() + ": " + why);
+    ++auth_failures_;
+    conn.send(protocol::encode(protocol::ErrorFrame{static_cast<uint16_t>(Error::kRefused), message}));
     conn.close_after_flush();
   }
 
@@ -123,7 +289,39 @@ class EmbeddedReceiver final : public Receiver {
     co_return std::get<0>(std::move(outcome));
   }
 
+  asio::awaitable<Status> tls_handshake(FrameSocket& conn) {
+    asio::steady_timer timer(io_, options_.handshake_timeout);
+    auto outcome = co_await (conn.handshake() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (outcome.index() == 1) co_return Status(Error::kNetwork, "no TLS handshake within " +
+                                                                    std::to_string(options_.handshake_timeout.count()) + " ms");
+    co_return std::get<0>(std::move(outcome));
+  }
+
+  // AUTH: the receiver's own token, or the verifier's answer. With neither (plaintext ferry
+  // recv) every token is accepted: there is no secret to protect on a plaintext link.
+  Result<Authenticated> authenticate(const std::string& token) {
+    Authenticated a;
+    a.config = config();
+    a.token = token_digest(token);
+    if (a.config->verify) {
+      auto grants = a.config->verify(token);
+      if (!grants) return grants.status();
+      a.grants = std::move(*grants);
+    } else if (!token_.empty() && !digests_equal(a.token, token_digest_)) {
+      return Status(Error::kRefused, token.empty() ? "no token" : "wrong token");
+    }
+    return a;
+  }
+
   asio::awaitable<void> serve(std::shared_ptr<FrameSocket> conn) {
+    if (Status st = co_await tls_handshake(*conn); !st) {
+      // Port scanners land here too; a client that rejected our certificate (wrong pin or
+      // CA) as well, which is why failed handshakes count as authentication failures.
+      log::warning("auth failure from " + conn->peer() + ": " + st.message());
+      ++auth_failures_;
+      conn->close();
+      co_return;
+    }
     auto hello_frame = co_await read_handshake_frame(*conn);
     if (!hello_frame) co_return;
     if (hello_frame->type != protocol::FrameType::kHello) co_return refuse(*conn, Error::kProtocol, "expected HELLO");
@@ -136,55 +334,33 @@ class EmbeddedReceiver final : public Receiver {
                            ".." + std::to_string(protocol::kMaxVersion));
     conn->send(protocol::encode(protocol::Welcome{version, protocol::kMaxChunkSize, protocol::kMaxStreams}));
 
+    auto auth_frame = co_await read_handshake_frame(*conn);
+    if (!auth_frame) co_return;
+    if (auth_frame->type != protocol::FrameType::kAuth) {
+      log::warning("auth failure from " + conn->peer() + ": expected AUTH, got " + protocol::to_string(auth_frame->type));
+      ++auth_failures_;
+      conn->send(protocol::encode(protocol::ErrorFrame{static_cast<uint16_t>(Error::kRefused), kAuthFailed}));
+      conn->close_after_flush();
+      co_return;
+    }
+    auto auth = protocol::decode_auth(auth_frame->payload);
+    if (!auth) co_return refuse(*conn, Error::kProtocol, auth.status().message());
+    auto who = authenticate(auth->token);
+    if (!who) co_return refuse_auth(*conn, kAuthFailed, who.status().message());
+    conn->send(protocol::encode_auth_ok());
+
     auto frame = co_await read_handshake_frame(*conn);
     if (!frame) co_return;
     if (frame->type == protocol::FrameType::kOpenSession) {
-      auto open = protocol::decode_open_session(frame->payload);
-      if (!open) co_return refuse(*conn, Error::kProtocol, open.status().message());
-      if (!open->dest_path.empty()) {
-        if (Status st = validate_relative_path(open->dest_path); !st)
-          co_return refuse(*conn, Error::kRefused, "destination: " + st.message());
-      }
-      protocol::Id128 id{};
-      if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1)
-        co_return refuse(*conn, Error::kInternal, "no randomness for a session id");
-      std::unique_ptr<ReceiveJournal> journal;
-      protocol::Id128 tid = open->transfer_id;
-      if (tid != protocol::Id128{}) {
-        // A sender reconnecting after a dropped link may find its old session still here
-        // (the receiver had not noticed the drop): the new connection wins.
-        if (auto old = by_transfer_[tid].lock()) old->supersede();
-        auto j = ReceiveJournal::open(root_, hex_id(tid));
-        for (int wait = 0; !j && j.status().code() == Error::kRefused && wait < 100; ++wait) {
-          asio::steady_timer t(io_, std::chrono::milliseconds(100));
-          co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-          j = ReceiveJournal::open(root_, hex_id(tid));
-        }
-        if (!j) co_return refuse(*conn, j.status().code(), j.status().message());
-        journal = std::move(*j);
-      }
-      auto session = std::make_shared<ReceiverSession>(io_, pool_, root_, budget_, std::move(*open), id, conn->peer(),
-                                                       std::move(journal), options_.fault_sigkill_after_chunks);
-      session->set_udp_faults(options_.udp_faults);  // TEST-ONLY (no-op unless set)
-      sessions_[id] = session;
-      if (tid != protocol::Id128{}) by_transfer_[tid] = session;
-      log::info("session " + hex_id(id).substr(0, 8) + " from " + conn->peer());
-      Status outcome = co_await session->run_control(conn);
-      sessions_.erase(id);
-      if (auto it = by_transfer_.find(tid); it != by_transfer_.end() && it->second.lock() == session)
-        by_transfer_.erase(it);
-      if (!outcome) log::warning("session " + hex_id(id).substr(0, 8) + ": " + outcome.to_string());
-      if (options_.once && !once_done_) {
-        once_done_ = true;
-        result_ = outcome;
-        stop();
-      }
+      co_await open_session(conn, std::move(*frame), std::move(*who));
     } else if (frame->type == protocol::FrameType::kJoinStream) {
       auto join = protocol::decode_join_stream(frame->payload);
       if (!join) co_return refuse(*conn, Error::kProtocol, join.status().message());
       auto it = sessions_.find(join->session_id);
-      auto session = it == sessions_.end() ? nullptr : it->second.lock();
-      if (!session) co_return refuse(*conn, Error::kRefused, "no such session");
+      auto session = it == sessions_.end() ? nullptr : it->second.session.lock();
+      // The same answer for "no such session" and "another token's session": no probing.
+      if (!session || !digests_equal(it->second.token, who->token))
+        co_return refuse(*conn, Error::kRefused, "no such session");
       conn->send(protocol::encode_stream_joined());
       co_await session->run_data(conn, join->stream_index);
     } else {
@@ -193,30 +369,158 @@ class EmbeddedReceiver final : public Receiver {
     }
   }
 
+  asio::awaitable<void> open_session(std::shared_ptr<FrameSocket> conn, Frame frame, Authenticated who) {
+    auto open = protocol::decode_open_session(frame.payload);
+    if (!open) co_return refuse(*conn, Error::kProtocol, open.status().message());
+    if (!open->dest_path.empty()) {
+      if (Status st = validate_relative_path(open->dest_path); !st)
+        co_return refuse(*conn, Error::kRefused, "destination: " + st.message());
+    }
+    if (options_.max_sessions && live_sessions() >= options_.max_sessions)
+      co_return refuse(*conn, Error::kRefused,
+                       "busy: this receiver serves at most " + std::to_string(options_.max_sessions) +
+                           " sessions at once; try again later");
+    // Exports: the destination's first component names the export, the rest is below it.
+    std::shared_ptr<const RootDir> root = root_;
+    if (!who.config->exports.empty()) {
+      std::string name = open->dest_path.substr(0, open->dest_path.find('/'));
+      if (name.empty())
+        co_return refuse(*conn, Error::kRefused, "no export named in the destination (ferry://HOST/EXPORT/PATH)");
+      if (who.config->verify) {
+        bool writable = false;
+        for (const auto& g : who.grants) writable |= g.export_name == name && g.write;
+        if (!writable)
+          co_return refuse_auth(*conn, "token has no write access to export '" + name + "'",
+                                "token has no write access to export '" + name + "'");
+      }
+      auto e = who.config->exports.find(name);
+      if (e == who.config->exports.end()) co_return refuse(*conn, Error::kRefused, "no export named '" + name + "'");
+      root = e->second;
+      open->dest_path = name.size() < open->dest_path.size() ? open->dest_path.substr(name.size() + 1) : "";
+    }
+
+    protocol::Id128 id{};
+    if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1)
+      co_return refuse(*conn, Error::kInternal, "no randomness for a session id");
+    std::unique_ptr<ReceiveJournal> journal;
+    protocol::Id128 tid = open->transfer_id;
+    if (tid != protocol::Id128{}) {
+      // A sender reconnecting after a dropped link may find its old session still here
+      // (the receiver had not noticed the drop): the new connection wins.
+      if (auto old = by_transfer_[tid].lock()) old->supersede();
+      auto j = ReceiveJournal::open(*root, hex_id(tid));
+      for (int wait = 0; !j && j.status().code() == Error::kRefused && wait < 100; ++wait) {
+        asio::steady_timer t(io_, std::chrono::milliseconds(100));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        j = ReceiveJournal::open(*root, hex_id(tid));
+      }
+      if (!j) co_return refuse(*conn, j.status().code(), j.status().message());
+      journal = std::move(*j);
+    }
+    auto session = std::make_shared<ReceiverSession>(io_, pool_, *root, budget_, std::move(*open), id, conn->peer(),
+                                                     std::move(journal), options_.fault_sigkill_after_chunks);
+    session->keep_alive(root);
+    session->set_rate_limit(options_.max_session_rate);
+    session->set_udp_faults(options_.udp_faults);  // TEST-ONLY (no-op unless set)
+    {
+      std::lock_guard lock(sessions_mu_);
+      sessions_[id] = LiveSession{session, who.token};
+    }
+    ++sessions_total_;
+    if (tid != protocol::Id128{}) by_transfer_[tid] = session;
+    log::info("session " + hex_id(id).substr(0, 8) + " from " + conn->peer());
+    Status outcome = co_await session->run_control(conn);
+    {
+      std::lock_guard lock(sessions_mu_);
+      sessions_.erase(id);
+      SessionStats st = session->stats();
+      ended_bytes_ += st.bytes_written;
+      ended_committed_ += st.files_committed;
+      ended_failed_ += st.files_failed;
+    }
+    if (auto it = by_transfer_.find(tid); it != by_transfer_.end() && it->second.lock() == session)
+      by_transfer_.erase(it);
+    if (!outcome) {
+      log::warning("session " + hex_id(id).substr(0, 8) + ": " + outcome.to_string());
+      if (outcome.code() != Error::kPartial) ++errors_;
+    }
+    if (options_.once && !once_done_) {
+      once_done_ = true;
+      result_ = outcome;
+      stop();
+    }
+    session_ended();
+  }
+
+  size_t live_sessions() const {
+    size_t n = 0;
+    for (const auto& [id, live] : sessions_) n += !live.session.expired();
+    return n;
+  }
+
   ReceiveOptions options_;
-  RootDir root_;
+  std::shared_ptr<const RootDir> root_;  // single-root mode; null with exports
   std::string host_;
   uint16_t port_ = 0;
+  std::shared_ptr<TlsContext> tls_;  // null: plaintext
+  const std::string token_;          // ferry recv's own token; "" with a verifier or plaintext
+  const TokenDigest token_digest_;
+
+  mutable std::mutex config_mu_;
+  std::shared_ptr<const ServeConfig> config_;
+
+  // Declared before io_: handlers still queued when io_ is destroyed may hold sessions whose
+  // destruction touches the budget.
+  MemoryBudget budget_;
   asio::io_context io_{1};
   asio::thread_pool pool_;
   tcp::acceptor acceptor_;
-  MemoryBudget budget_;
-  std::map<protocol::Id128, std::weak_ptr<ReceiverSession>> sessions_;
+  // Written on the network thread only; sessions_mu_ lets metrics() read it from others.
+  mutable std::mutex sessions_mu_;
+  std::map<protocol::Id128, LiveSession> sessions_;
+  uint64_t ended_bytes_ = 0, ended_committed_ = 0, ended_failed_ = 0;  // sessions_mu_
   std::map<protocol::Id128, std::weak_ptr<ReceiverSession>> by_transfer_;  // by transfer id
+  std::atomic<uint64_t> sessions_total_{0}, auth_failures_{0}, errors_{0};
   bool once_done_ = false;
+  bool shutting_down_ = false;  // network thread
+  std::unique_ptr<asio::steady_timer> shutdown_timer_;
   Status result_;
+
+  std::mutex run_mu_;
+  std::condition_variable run_cv_;
+  bool running_ = false, stopped_ = false;  // run_mu_
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Receiver>> Receiver::create(const ReceiveOptions& options) {
-  if (options.root.empty()) return Status(Error::kUsage, "a receive root is required (--root DIR)");
+  std::shared_ptr<const RootDir> root;
+  if (options.exports.empty()) {
+    if (options.root.empty()) return Status(Error::kUsage, "a receive root is required (--root DIR)");
+    auto r = RootDir::open(options.root, /*create=*/true);
+    if (!r) return r.status();
+    root = std::make_shared<const RootDir>(std::move(*r));
+  }
   std::string host;
   uint16_t port = kDefaultPort;
   if (Status st = parse_host_port(options.listen, &host, &port); !st) return st;
-  auto root = RootDir::open(options.root, /*create=*/true);
-  if (!root) return root.status();
-  auto receiver = std::make_unique<EmbeddedReceiver>(options, std::move(*root), host);
+  auto config = make_config(options.exports, options.verify_token);
+  if (!config) return config.status();
+  std::shared_ptr<TlsContext> tls;
+  if (!options.tls.plaintext) {
+    auto ctx = TlsContext::server(options.tls);
+    if (!ctx) return ctx.status();
+    tls = *ctx;
+  }
+  // ferry recv's zero-setup secret: a random 128-bit token for the life of this receiver.
+  std::string token;
+  if (!options.verify_token && !options.tls.plaintext) {
+    auto t = generate_token(16);
+    if (!t) return t.status();
+    token = *t;
+  }
+  auto receiver = std::make_unique<EmbeddedReceiver>(options, std::move(root), host, std::move(tls), std::move(token),
+                                                     std::move(*config));
   if (Status st = receiver->bind(port); !st) return st;
   return std::unique_ptr<Receiver>(std::move(receiver));
 }

@@ -14,6 +14,7 @@
 
 #include "codec/chunk_codec.h"
 #include "core/log.h"
+#include "transport/udp/udp_keys.h"
 #include "io/batch_sync.h"
 #include "io/tree_walk.h"
 #include "transport/connect.h"
@@ -88,8 +89,10 @@ void ReceiverSession::close_streams() {
   if (udp_) udp_->close();
 }
 
-void ReceiverSession::supersede() {
-  abort(Status(Error::kNetwork, "superseded by a new connection of the same transfer"));
+void ReceiverSession::supersede() { terminate(Status(Error::kNetwork, "superseded by a new connection of the same transfer")); }
+
+void ReceiverSession::terminate(const Status& why) {
+  abort(why);
   close_streams();
 }
 
@@ -489,11 +492,11 @@ Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
   if (udp_) return Status(Error::kProtocol, peer_ + " sent UDP_OPEN twice");
   crypto::KeyExchange kx;
   if (!kx.ok()) return Status(Error::kInternal, "X25519 key generation failed");
-  auto keys = kx.derive({req.public_key.data(), req.public_key.size()},
-                        udp::key_context(id_, req.public_key, kx.public_key()), /*is_sender=*/false);
+  auto keys = udp::udp_session_keys(*control_, kx, req.public_key, udp::key_context(id_, req.public_key, kx.public_key()),
+                               /*is_sender=*/false);
   if (!keys) return keys.status();
   boost::system::error_code ec;
-  auto local = control_->socket().local_endpoint(ec);
+  auto local = control_->tcp_socket().local_endpoint(ec);
   if (ec) return Status(Error::kNetwork, "control connection from " + peer_ + ": " + ec.message());
   auto sock = std::make_unique<udp::DatagramSocket>(io_);
   if (Status st = sock->open(udp::udp_endpoint(local.address(), 0), "UDP data path for " + peer_); !st) return st;
@@ -518,6 +521,7 @@ Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
   auto pub = kx.public_key();
   std::copy(pub.begin(), pub.end(), accept.public_key.begin());
   accept.max_datagram = cfg.max_datagram;
+  accept.max_rate = rate_limit_;  // the server-side cap wins over what the sender asked for
   control_->send(protocol::encode(accept));
   log::debug("session from " + peer_ + ": UDP data on port " + std::to_string(accept.port));
   return Status::ok();
@@ -541,6 +545,21 @@ void ReceiverSession::accept_udp_chunk(const protocol::ChunkHeader& h, Buffer pa
   });
 }
 
+// The receiver's per-session rate cap: a virtual clock that advances by each payload's
+// transmission time at the capped rate. Reading stops while the clock is ahead of real time,
+// so TCP flow control slows the sender; idle time earns no credit beyond the present.
+asio::awaitable<void> ReceiverSession::pace(uint32_t payload_len) {
+  auto now = std::chrono::steady_clock::now();
+  if (pace_next_ > now) {
+    asio::steady_timer t(io_, pace_next_ - now);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    now = std::chrono::steady_clock::now();
+  }
+  auto cost = std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(payload_len) * 1e9 /
+                                                            static_cast<double>(rate_limit_)));
+  pace_next_ = std::max(pace_next_, now) + std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
+}
+
 asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> stream, uint16_t index) {
   auto self = shared_from_this();
   streams_.push_back(stream);
@@ -548,8 +567,7 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
   const std::string where = "data stream " + std::to_string(index) + " from " + peer_;
   uint8_t prefix[protocol::kChunkPrefixSize];
   while (!streams_closed_) {
-    auto [ec, n] = co_await asio::async_read(stream->socket(), asio::buffer(prefix, protocol::kFrameHeaderSize),
-                                             asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await stream->read_exact(prefix, protocol::kFrameHeaderSize);
     if (streams_closed_) break;
     if (ec) {
       if (finish_received_ || aborted_) break;  // the sender closed its streams (after SUMMARY, or gone)
@@ -566,9 +584,7 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
       abort(Status(Error::kProtocol, where + ": unexpected " + protocol::to_string(header->type) + " frame"));
       break;
     }
-    auto [ec2, n2] = co_await asio::async_read(
-        stream->socket(), asio::buffer(prefix + protocol::kFrameHeaderSize, protocol::kChunkHeaderSize),
-        asio::as_tuple(asio::use_awaitable));
+    auto [ec2, n2] = co_await stream->read_exact(prefix + protocol::kFrameHeaderSize, protocol::kChunkHeaderSize);
     if (ec2 || streams_closed_) {
       if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec2.message()));
       break;
@@ -585,11 +601,11 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
       abort(Status(Error::kProtocol, where + ": " + bad));
       break;
     }
+    if (rate_limit_) co_await pace(payload_len);
     uint64_t reserve = payload_len + (ch->codec == static_cast<uint8_t>(Codec::kZstd) ? ch->raw_length : 0);
     co_await acquire_budget(reserve);
     Buffer payload = make_buffer(std::max<uint32_t>(payload_len, 1));
-    auto [ec3, n3] = co_await asio::async_read(stream->socket(), asio::buffer(payload.get(), payload_len),
-                                               asio::as_tuple(asio::use_awaitable));
+    auto [ec3, n3] = co_await stream->read_exact(payload.get(), payload_len);
     if (ec3 || streams_closed_) {
       budget_.release(reserve);
       if (!aborted_) abort(Status(Error::kNetwork, where + ": " + ec3.message()));

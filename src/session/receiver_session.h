@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -56,8 +57,15 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   const protocol::Id128& id() const { return id_; }
   // TEST-ONLY FAULT: datagram faults applied to the UDP ACKs this session sends.
   void set_udp_faults(const DatagramFaults& faults) { udp_faults_ = faults; }
+  // Caps the bytes/s this session's data streams read (0 = none). Call before run_data.
+  void set_rate_limit(uint64_t bytes_per_second) { rate_limit_ = bytes_per_second; }
+  // Keeps `owner` (e.g. the RootDir this session writes beneath) alive as long as the session.
+  void keep_alive(std::shared_ptr<const void> owner) { kept_alive_ = std::move(owner); }
   // A new connection of the same transfer arrived: this (stale) session ends now. Network thread.
   void supersede();
+  // Ends the session now, as if its sender had vanished: journal flushed, partial files kept
+  // for resume (receiver shutdown). Network thread.
+  void terminate(const Status& why);
   SessionStats stats() const;
 
  private:
@@ -117,10 +125,14 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void delete_paths(const std::vector<std::string>& paths);        // pool: DELETE
   std::shared_ptr<RecvFile> lookup(uint32_t file_id);
   asio::awaitable<void> acquire_budget(uint64_t bytes);
+  asio::awaitable<void> pace(uint32_t payload_len);  // network thread, with rate_limit_
   void abort(const Status& st);  // network thread
   void close_streams();          // network thread
   void send_control(std::vector<uint8_t> frame);  // any thread
 
+  std::shared_ptr<const void> kept_alive_;  // declared first: destroyed after everything using root_
+  uint64_t rate_limit_ = 0;                 // bytes/s, 0 = none
+  std::chrono::steady_clock::time_point pace_next_{};  // network thread
   asio::io_context& io_;
   asio::thread_pool& pool_;
   const RootDir& root_;

@@ -8,6 +8,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.h"
+#include "transport/udp/udp_keys.h"
+#include "crypto/tls_context.h"
 #include "io/safe_path.h"
 #include "core/units.h"
 #include "session/process_limits.h"
@@ -103,14 +105,25 @@ asio::awaitable<void> SenderSession::run() {
 }
 
 asio::awaitable<Status> SenderSession::open_session() {
-  auto control = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
+  // TLS unless the user asked for plaintext; the pin from --fingerprint, else the URL's fp=.
+  std::shared_ptr<TlsContext> tls;
+  report_.encrypted = !options_.tls.plaintext;
+  if (!options_.tls.plaintext) {
+    TlsClientSettings ts = options_.tls;
+    if (ts.fingerprint.empty()) ts.fingerprint = dest_.fingerprint;
+    auto ctx = TlsContext::client(ts);
+    if (!ctx) co_return ctx.status();
+    tls = *ctx;
+  }
+  const std::string& token = options_.token.empty() ? dest_.token : options_.token;
+  auto control = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout, tls);
   if (!control) co_return control.status();
   control_ = *control;
   auto weak = weak_from_this();
   control_->on_write_error([weak](const Status& s) {
     if (auto self = weak.lock()) self->fail(s);
   });
-  auto welcome = co_await client_handshake(*control_);
+  auto welcome = co_await client_handshake(*control_, token);
   if (!welcome) co_return welcome.status();
   if (options_.chunk_size > welcome->max_chunk_size)
     co_return Status(Error::kUsage, "chunk size " + format_bytes(options_.chunk_size) + " is larger than " +
@@ -131,13 +144,13 @@ asio::awaitable<Status> SenderSession::open_session() {
   if (udp) co_return co_await open_udp(opened->session_id);
 
   for (uint16_t i = 0; i < streams; ++i) {
-    auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout);
+    auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout, tls);
     if (!conn) co_return conn.status();
     auto& sock = *conn;
     sock->on_write_error([weak](const Status& s) {
       if (auto self = weak.lock()) self->fail(s);
     });
-    auto w = co_await client_handshake(*sock);
+    auto w = co_await client_handshake(*sock, token);
     if (!w) co_return w.status();
     sock->send(protocol::encode(protocol::JoinStream{opened->session_id, i}));
     auto joined = co_await sock->read_frame();
@@ -170,13 +183,13 @@ asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_i
     co_return unexpected_frame(*frame, protocol::FrameType::kUdpAccept, control_->peer());
   auto accept = protocol::decode_udp_accept(frame->payload);
   if (!accept) co_return accept.status();
-  auto keys = kx.derive({accept->public_key.data(), accept->public_key.size()},
-                        udp::key_context(session_id, kx.public_key(), accept->public_key), /*is_sender=*/true);
+  auto keys = udp::udp_session_keys(*control_, kx, accept->public_key,
+                               udp::key_context(session_id, kx.public_key(), accept->public_key), /*is_sender=*/true);
   if (!keys) co_return keys.status();
 
   boost::system::error_code ec;
-  auto local = control_->socket().local_endpoint(ec);
-  auto remote = control_->socket().remote_endpoint(ec);
+  auto local = control_->tcp_socket().local_endpoint(ec);
+  auto remote = control_->tcp_socket().remote_endpoint(ec);
   if (ec) co_return Status(Error::kNetwork, control_->peer() + ": " + ec.message());
   udp::udp_endpoint peer(remote.address(), accept->port);
   auto sock = std::make_unique<udp::DatagramSocket>(io_);
@@ -186,7 +199,11 @@ asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_i
 
   udp::UdpSenderConfig cfg;
   cfg.rate.target_rate = options_.target_rate;
-  cfg.rate.min_rate = options_.min_rate;
+  if (accept->max_rate && (cfg.rate.target_rate == 0 || cfg.rate.target_rate > accept->max_rate)) {
+    cfg.rate.target_rate = accept->max_rate;  // the receiver's cap wins
+    log::info(control_->peer() + " caps this session at " + format_bytes(accept->max_rate) + "/s");
+  }
+  cfg.rate.min_rate = std::min(options_.min_rate, cfg.rate.target_rate ? cfg.rate.target_rate : UINT64_MAX);
   cfg.rate.policy = *policy;
   cfg.max_datagram = std::min(options_.max_datagram, accept->max_datagram);
   cfg.rate.max_datagram = cfg.max_datagram;

@@ -7,12 +7,15 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "crypto/tls_context.h"
+
 namespace ferry {
 
 using namespace asio::experimental::awaitable_operators;
 
 asio::awaitable<Result<std::shared_ptr<FrameSocket>>> connect_frame_socket(const std::string& host, uint16_t port,
-                                                                          std::chrono::milliseconds timeout) {
+                                                                          std::chrono::milliseconds timeout,
+                                                                          std::shared_ptr<TlsContext> tls) {
   auto ex = co_await asio::this_coro::executor;
   std::string peer = "receiver " + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                      std::to_string(port);
@@ -30,7 +33,20 @@ asio::awaitable<Result<std::shared_ptr<FrameSocket>>> connect_frame_socket(const
   if (cec) co_return Status(Error::kNetwork, "connect to " + peer + ": " + cec.message());
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  co_return std::make_shared<FrameSocket>(std::move(socket), peer);
+  if (!tls) co_return std::make_shared<FrameSocket>(std::move(socket), peer);
+  auto conn = std::make_shared<FrameSocket>(std::move(socket), peer, std::move(tls));
+  // The rest of the timeout bounds the handshake: when it fires, closing the socket ends it.
+  auto timed_out = std::make_shared<bool>(false);
+  timer.async_wait([conn, timed_out](boost::system::error_code ec) {
+    if (ec) return;
+    *timed_out = true;
+    conn->close();
+  });
+  Status st = co_await conn->handshake(host);
+  timer.cancel();
+  if (*timed_out) co_return Status(Error::kNetwork, "TLS handshake with " + peer + ": timed out");
+  if (!st) co_return st;
+  co_return conn;
 }
 
 Status status_from_error_frame(const Frame& frame, const std::string& peer) {
@@ -46,10 +62,16 @@ Status unexpected_frame(const Frame& frame, protocol::FrameType expected, const 
                                       ", got " + protocol::to_string(frame.type));
 }
 
-asio::awaitable<Result<protocol::Welcome>> client_handshake(FrameSocket& conn) {
+asio::awaitable<Result<protocol::Welcome>> client_handshake(FrameSocket& conn, const std::string& token) {
   conn.send(protocol::encode(protocol::Hello{}));
   auto frame = co_await conn.read_frame();
-  if (!frame) co_return frame.status();
+  if (!frame) {
+    Status st = frame.status();
+    // A TLS receiver answers a plaintext HELLO with a TLS alert record (0x15) or hangs up.
+    if (!conn.encrypted())
+      co_return Status(st.code(), st.message() + " (is the receiver using TLS? --plaintext needs --plaintext on both sides)");
+    co_return st;
+  }
   if (frame->type != protocol::FrameType::kWelcome)
     co_return unexpected_frame(*frame, protocol::FrameType::kWelcome, conn.peer());
   auto w = protocol::decode_welcome(frame->payload);
@@ -57,6 +79,17 @@ asio::awaitable<Result<protocol::Welcome>> client_handshake(FrameSocket& conn) {
   if (w->version < protocol::kMinVersion || w->version > protocol::kMaxVersion)
     co_return Status(Error::kProtocol, conn.peer() + " chose protocol version " + std::to_string(w->version) +
                                            ", which this ferry does not speak");
+  if (token.size() > protocol::kMaxTokenLength)
+    co_return Status(Error::kUsage, "the token is longer than " + std::to_string(protocol::kMaxTokenLength) + " bytes");
+  conn.send(protocol::encode(protocol::Auth{token}));
+  auto ok = co_await conn.read_frame();
+  if (!ok) co_return ok.status();
+  if (ok->type != protocol::FrameType::kAuthOk) {
+    Status st = unexpected_frame(*ok, protocol::FrameType::kAuthOk, conn.peer());
+    if (st.code() == Error::kRefused && token.empty())
+      co_return Status(st.code(), st.message() + " (no token given: use the URL ferry recv printed, --token or FERRY_TOKEN)");
+    co_return st;
+  }
   co_return *w;
 }
 

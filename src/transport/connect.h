@@ -1,4 +1,4 @@
-// Outgoing TCP connection with a timeout, and the HELLO/WELCOME handshake.
+// Outgoing TCP (+ TLS) connection with a timeout, and the HELLO/WELCOME/AUTH handshake.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -11,13 +11,18 @@
 
 namespace ferry {
 
-// Resolves and connects to host:port within `timeout`; sets TCP_NODELAY. Errors name the
+class TlsContext;
+
+// Resolves and connects to host:port, then (with `tls`, a client context) runs the TLS
+// handshake, all within `timeout`; sets TCP_NODELAY. `tls` null: plain TCP. Errors name the
 // peer: "connect to receiver example.com:7400: Connection refused".
 asio::awaitable<Result<std::shared_ptr<FrameSocket>>> connect_frame_socket(const std::string& host, uint16_t port,
-                                                                          std::chrono::milliseconds timeout);
+                                                                          std::chrono::milliseconds timeout,
+                                                                          std::shared_ptr<TlsContext> tls = nullptr);
 
-// Client side of version negotiation: sends HELLO, expects WELCOME (or ERROR).
-asio::awaitable<Result<protocol::Welcome>> client_handshake(FrameSocket& conn);
+// Client side of version negotiation and authentication: sends HELLO, expects WELCOME (or
+// ERROR), sends AUTH with `token`, expects AUTH_OK (or ERROR: a refused token is kRefused).
+asio::awaitable<Result<protocol::Welcome>> client_handshake(FrameSocket& conn, const std::string& token);
 
 // Turns an ERROR frame's payload into a Status naming the peer.
 Status status_from_error_frame(const Frame& frame, const std::string& peer);

@@ -1,14 +1,23 @@
 // A TCP connection that carries ferry frames: an ordered write queue with scatter/gather
 // batching, and awaitable frame reads. Used from the network thread only.
+//
+// The byte stream is either plain TCP or TLS 1.3 over it (crypto/tls_context.h). Both share
+// one write queue and one read path: the stream is a std::variant and each I/O call visits
+// it, so plaintext costs one branch and TLS no extra copy of the queue logic.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <tuple>
+#include <variant>
 #include <vector>
 
 #include "ferry/status.h"
@@ -24,13 +33,34 @@ struct Frame {
   std::vector<uint8_t> payload;
 };
 
+class TlsContext;
+
 class FrameSocket : public std::enable_shared_from_this<FrameSocket> {
  public:
-  // `peer` names the other side in error messages ("receiver 10.0.0.5:7400").
+  // Plain TCP. `peer` names the other side in error messages ("receiver 10.0.0.5:7400").
   FrameSocket(tcp::socket socket, std::string peer);
+  // TLS over `socket` with `tls`'s role (client or server); handshake() must succeed before
+  // any other call.
+  FrameSocket(tcp::socket socket, std::string peer, std::shared_ptr<TlsContext> tls);
 
-  tcp::socket& socket() { return socket_; }
+  // TLS handshake (no-op for plain TCP). A client checks the server's certificate here: by
+  // the CA/system store and `host` (SNI and host name), or by the context's pinned
+  // fingerprint. Errors name the peer: kRefused when the peer's identity is not accepted,
+  // kNetwork otherwise.
+  asio::awaitable<Status> handshake(const std::string& host = "");
+
+  bool encrypted() const { return stream_.index() == 1; }
+  tcp::socket& tcp_socket();
   const std::string& peer() const { return peer_; }
+
+  // RFC 8446 section 7.5 exporter (SSL_export_keying_material) over this connection's TLS
+  // session; both ends get the same bytes for the same label and context. kUsage error on a
+  // plaintext connection: there is no secret to derive from.
+  Result<std::vector<uint8_t>> export_keying_material(std::string_view label, std::span<const uint8_t> context,
+                                                      size_t len);
+
+  // Reads exactly n bytes (the data streams read CHUNK frames in pieces).
+  asio::awaitable<std::tuple<boost::system::error_code, size_t>> read_exact(void* data, size_t n);
 
   // Called once, on the first write error (the connection is then closed).
   void on_write_error(std::function<void(const Status&)> handler) { on_error_ = std::move(handler); }
@@ -71,7 +101,9 @@ class FrameSocket : public std::enable_shared_from_this<FrameSocket> {
   void fail(const Status& st);
   void drain_queue();  // completes every queued entry not being written with false
 
-  tcp::socket socket_;
+  using TlsStream = asio::ssl::stream<tcp::socket>;
+  std::shared_ptr<TlsContext> tls_;  // outlives stream_ (which refers to its SSL_CTX)
+  std::variant<tcp::socket, TlsStream> stream_;
   std::string peer_;
   std::deque<Pending> queue_;
   size_t in_flight_ = 0;  // entries at the queue front currently being written

@@ -397,7 +397,7 @@ TEST_F(LinkTest, FerryUdpAcrossALongLossyLinkArrivesByteIdentical) {
     }
     for (int i = 0; i < 40; ++i) std::ofstream(src / "shot" / ("f" + std::to_string(i) + ".exr")) << std::string(100 + i * 513, 'a' + i % 26);
   }
-  const std::string rx_cmd = "ip netns exec " + ns_b_ + " " FERRY_BINARY " recv --listen " + std::string(kAddrB) +
+  const std::string rx_cmd = "ip netns exec " + ns_b_ + " timeout 150 " FERRY_BINARY " recv --listen " + std::string(kAddrB) +
                              ":0 --root " + dst.string() + " --once -q";
   FILE* rx = popen(rx_cmd.c_str(), "r");
   ASSERT_NE(rx, nullptr);
@@ -407,7 +407,7 @@ TEST_F(LinkTest, FerryUdpAcrossALongLossyLinkArrivesByteIdentical) {
   while (!url.empty() && (url.back() == '\n' || url.back() == '\r')) url.pop_back();
   const std::string tx_cmd = "ip netns exec " + ns_a_ + " timeout 120 " FERRY_BINARY
                              " send --no-progress --json --transport udp --target-rate 400M " + (src / "plate.bin").string() +
-                             " " + (src / "shot").string() + " " + url + " >" + (dir_ / "send.json").string() + " 2>" +
+                             " " + (src / "shot").string() + " '" + url + "' >" + (dir_ / "send.json").string() + " 2>" +
                              (dir_ / "send.err").string();
   const int tx = std::system(tx_cmd.c_str());
   const int rx_status = pclose(rx);

@@ -244,11 +244,11 @@ TEST(ReportJson, FieldsArePresentWithTheirValues) {
                            "d['files_sent']", "d['files_skipped']", "d['files_failed']", "d['bytes_on_disk']",
                            "d['bytes_on_wire']", "d['chunks_sent']", "d['chunks_resent']", "d['seconds']",
                            "d['throughput_MBps']", "len(d['files'])", "d['chunks_resumed']", "d['bytes_resumed']",
-                           "d['reconnects']"});
-  ASSERT_EQ(v.size(), 18u) << j;
+                           "d['reconnects']", "d['encrypted']"});
+  ASSERT_EQ(v.size(), 19u) << j;
   EXPECT_EQ(v[0],
             "[\"bytes_on_disk\", \"bytes_on_wire\", \"bytes_resumed\", \"chunks_resent\", \"chunks_resumed\", "
-            "\"chunks_sent\", \"error\", \"exit_code\", \"files\", \"files_failed\", \"files_sent\", "
+            "\"chunks_sent\", \"encrypted\", \"error\", \"exit_code\", \"files\", \"files_failed\", \"files_sent\", "
             "\"files_skipped\", \"files_total\", \"ok\", \"reconnects\", \"seconds\", \"throughput_MBps\"]");
   EXPECT_EQ(v[1], "true");
   EXPECT_EQ(v[2], "0");
@@ -267,6 +267,7 @@ TEST(ReportJson, FieldsArePresentWithTheirValues) {
   EXPECT_EQ(v[15], "4");
   EXPECT_EQ(v[16], "16777216");
   EXPECT_EQ(v[17], "2");
+  EXPECT_EQ(v[18], "true") << "a report is encrypted unless --plaintext said otherwise";
 }
 
 TEST(ReportJson, PerFileFieldsAndOptionalKeys) {

@@ -9,10 +9,18 @@
 namespace ferry {
 namespace {
 
+FerryUrl url_of(const std::string& host, uint16_t port, const std::string& path) {
+  FerryUrl u;
+  u.host = host;
+  u.port = port;
+  u.path = path;
+  return u;
+}
+
 FerryUrl url_or_fail(const std::string& text) {
   auto r = parse_ferry_url(text);
   EXPECT_TRUE(r.is_ok()) << "'" << text << "': " << r.status().to_string();
-  return r ? *r : FerryUrl{"<failed>", 0, "<failed>"};
+  return r ? *r : url_of("<failed>", 0, "<failed>");
 }
 
 void expect_bad_url(const std::string& text) {
@@ -173,18 +181,18 @@ TEST(ParseHostPort, Rejects) {
 // FerryUrl::to_string
 
 TEST(FerryUrlToString, AlwaysSpellsOutThePort) {
-  EXPECT_EQ((FerryUrl{"h", 7400, "a/b"}).to_string(), "ferry://h:7400/a/b");
-  EXPECT_EQ((FerryUrl{"10.0.0.1", 1, ""}).to_string(), "ferry://10.0.0.1:1/");
+  EXPECT_EQ((url_of("h", 7400, "a/b")).to_string(), "ferry://h:7400/a/b");
+  EXPECT_EQ((url_of("10.0.0.1", 1, "")).to_string(), "ferry://10.0.0.1:1/");
 }
 
 TEST(FerryUrlToString, BracketsIpv6Hosts) {
-  EXPECT_EQ((FerryUrl{"::1", 7400, ""}).to_string(), "ferry://[::1]:7400/");
-  EXPECT_EQ((FerryUrl{"2001:db8::42", 9, "x"}).to_string(), "ferry://[2001:db8::42]:9/x");
+  EXPECT_EQ((url_of("::1", 7400, "")).to_string(), "ferry://[::1]:7400/");
+  EXPECT_EQ((url_of("2001:db8::42", 9, "x")).to_string(), "ferry://[2001:db8::42]:9/x");
 }
 
 TEST(FerryUrlToString, RoundTripsThroughParse) {
-  for (const FerryUrl& in : {FerryUrl{"h", 7400, "a/b"}, FerryUrl{"::1", 0, ""}, FerryUrl{"host.example", 65535, "x"},
-                             FerryUrl{"h", 7401, "my dir/été"}}) {
+  for (const FerryUrl& in : std::initializer_list<FerryUrl>{url_of("h", 7400, "a/b"), url_of("::1", 0, ""), url_of("host.example", 65535, "x"),
+                             url_of("h", 7401, "my dir/été")}) {
     FerryUrl out = url_or_fail(in.to_string());
     EXPECT_EQ(out.host, in.host) << in.to_string();
     EXPECT_EQ(out.port, in.port) << in.to_string();
@@ -196,13 +204,50 @@ TEST(FerryUrlToString, RoundTripsThroughParseForPathsWithPercentSign) {
   // parse_ferry_url decodes %-escapes, so to_string must encode '%' for the text to be a URL
   // that names the same path ("ferry://h:7400/100%" does not parse; "%41" would become "A").
   for (const char* path : {"100%", "a%41b", "50% off/x"}) {
-    FerryUrl in{"h", 7400, path};
+    FerryUrl in = url_of("h", 7400, path);
     auto out = parse_ferry_url(in.to_string());
     EXPECT_TRUE(out.is_ok()) << in.to_string() << ": " << out.status().to_string();
     if (out) {
       EXPECT_EQ(out->path, in.path) << in.to_string();
     }
   }
+}
+
+// Token and certificate pin in the query (what `ferry recv` prints)
+
+TEST(FerryUrlQuery, TokenAndFingerprintAreParsedAndThePathStaysClean) {
+  std::string fp = "sha256:" + std::string(64, 'a');
+  FerryUrl u = url_or_fail("ferry://127.0.0.1:7400/inbox/shots?token=AbC-_9&fp=" + fp);
+  EXPECT_EQ(u.path, "inbox/shots");
+  EXPECT_EQ(u.token, "AbC-_9");
+  EXPECT_EQ(u.fingerprint, fp);
+  FerryUrl root = url_or_fail("ferry://h:1/?token=t");
+  EXPECT_EQ(root.path, "");
+  EXPECT_EQ(root.token, "t");
+  EXPECT_EQ(url_or_fail("ferry://h:1?fp=x").fingerprint, "x");
+  EXPECT_EQ(url_or_fail("ferry://h/a%3Fb").path, "a?b");  // a literal '?' in a path is escaped
+}
+
+TEST(FerryUrlQuery, UnknownOrMalformedParametersAreRejected) {
+  expect_bad_url("ferry://h/x?tokn=abc");  // a typo must not silently drop the token
+  expect_bad_url("ferry://h/x?token");
+  expect_bad_url("ferry://h/x?fp=%zz");
+}
+
+TEST(FerryUrlQuery, ToStringRoundTripsTokenAndFingerprint) {
+  FerryUrl in = url_of("h", 7400, "a?b");
+  in.token = "tok&en";
+  in.fingerprint = "sha256:00";
+  FerryUrl out = url_or_fail(in.to_string());
+  EXPECT_EQ(out.path, "a?b") << in.to_string();
+  EXPECT_EQ(out.token, "tok&en") << in.to_string();
+  EXPECT_EQ(out.fingerprint, "sha256:00") << in.to_string();
+}
+
+TEST(FerryUrlQuery, UrlWithPathPutsThePathBeforeTheQuery) {
+  EXPECT_EQ(url_with_path("ferry://h:1/?token=x&fp=y", "inbox"), "ferry://h:1/inbox?token=x&fp=y");
+  EXPECT_EQ(url_with_path("ferry://h:1/", "a/b/"), "ferry://h:1/a/b/");
+  EXPECT_EQ(url_with_path("ferry://h:1", "a"), "ferry://h:1/a");
 }
 
 }  // namespace

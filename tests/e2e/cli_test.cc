@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "e2e_util.h"
+#include "ferry/url.h"
 
 namespace ferry::test {
 namespace {
@@ -26,8 +27,12 @@ Child spawn(const std::vector<std::string>& args) {
     dup2(err[1], 2);
     close(out[0]);
     close(err[0]);
+    // Every child runs under timeout(1): a hang fails the test with its output instead of
+    // waiting for ctest's limit.
+    std::vector<std::string> full = {"/usr/bin/timeout", "-k", "5", "240"};
+    full.insert(full.end(), args.begin(), args.end());
     std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : full) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
     _exit(127);
@@ -84,7 +89,12 @@ TEST(CliTest, RecvOncePrintsItsUrlFirstAndExitsWithTheTransferStatus) {
   Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q"});
   std::string url = read_line(rx.out_fd);
   ASSERT_EQ(url.rfind("ferry://127.0.0.1:", 0), 0u) << url;
-  Finished tx = run({kFerry, "send", "--no-progress", src / "hello.txt", url + "inbox"});
+  // Zero setup, secure by default: the URL carries the token and the certificate pin.
+  auto parsed = parse_ferry_url(url);
+  ASSERT_TRUE(parsed) << url;
+  EXPECT_EQ(parsed->token.size(), 22u) << "128 random bits as base64url: " << url;
+  EXPECT_EQ(parsed->fingerprint.size(), 7u + 64u) << url;
+  Finished tx = run({kFerry, "send", "--no-progress", src / "hello.txt", url_with_path(url, "inbox")});
   EXPECT_EQ(tx.exit_code, 0) << tx.err;
   EXPECT_NE(tx.out.find("sent 1 files"), std::string::npos) << tx.out;
   Finished r = wait_for(rx);
@@ -231,16 +241,49 @@ TEST(CliTest, SyncExitsZeroWhenItTransferredAndTenWhenNothingWasToDo) {
   write_text(src / "a.txt", "a");
   Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "-q"});
   std::string url = read_line(rx.out_fd);
-  Finished first = run({kFerry, "sync", "-q", src.path(), url + "m"});
+  Finished first = run({kFerry, "sync", "-q", src.path(), url_with_path(url, "m")});
   EXPECT_EQ(first.exit_code, 0) << first.err;
-  Finished again = run({kFerry, "sync", "-q", "--json", src.path(), url + "m"});
+  Finished again = run({kFerry, "sync", "-q", "--json", src.path(), url_with_path(url, "m")});
   EXPECT_EQ(again.exit_code, 10) << again.err;
   EXPECT_NE(again.out.find("\"exit_code\":10"), std::string::npos) << again.out;
-  Finished excluded = run({kFerry, "sync", "-q", "--exclude", "*.tmp", src.path(), url + "m"});
+  Finished excluded = run({kFerry, "sync", "-q", "--exclude", "*.tmp", src.path(), url_with_path(url, "m")});
   EXPECT_EQ(excluded.exit_code, 10) << "an --exclude rule must not swallow SRC: " << excluded.err;
   kill(rx.pid, SIGTERM);
   wait_for(rx);
   EXPECT_EQ(read_text(dst / "m/a.txt"), "a");
+}
+
+TEST(CliTest, InsecureWarnsEvenWhenQuietAndPlaintextNeedsBothSides) {
+  TempDir src("src"), dst("dst");
+  write_text(src / "a.txt", "a");
+  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "-q"});
+  std::string url = read_line(rx.out_fd);
+  auto parsed = parse_ferry_url(url);
+  ASSERT_TRUE(parsed) << url;
+  // --insecure: no pin, no CA, but still the token; loud on stderr whatever -q says.
+  FerryUrl no_pin = *parsed;
+  no_pin.fingerprint.clear();
+  Finished insecure = run({kFerry, "send", "-q", "--insecure", src / "a.txt", no_pin.to_string()});
+  EXPECT_EQ(insecure.exit_code, 0) << insecure.err;
+  EXPECT_NE(insecure.err.find("WARNING: --insecure"), std::string::npos) << insecure.err;
+  // Without the pin and without --insecure the system store cannot vouch for an ephemeral
+  // certificate: refused (exit 6).
+  Finished unverified = run({kFerry, "send", "-q", src / "a.txt", no_pin.to_string()});
+  EXPECT_EQ(unverified.exit_code, 6) << unverified.err;
+  // A plaintext sender cannot talk to a TLS receiver.
+  Finished plain = run({kFerry, "send", "-q", "--plaintext", src / "a.txt", url});
+  EXPECT_NE(plain.exit_code, 0);
+  kill(rx.pid, SIGTERM);
+  wait_for(rx);
+
+  Child prx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--plaintext", "--once", "-q"});
+  std::string purl = read_line(prx.out_fd);
+  EXPECT_EQ(purl.find('?'), std::string::npos) << "no token or fingerprint without TLS: " << purl;
+  Finished ok = run({kFerry, "send", "--json", "--plaintext", src / "a.txt", url_with_path(purl, "p")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("\"encrypted\":false"), std::string::npos) << ok.out;
+  wait_for(prx);
+  EXPECT_EQ(read_text(dst / "p/a.txt"), "a");
 }
 
 }  // namespace

@@ -202,14 +202,17 @@ inline bool wait_until_journals_released(const std::string& root) {
 class ReceiverThread {
  public:
   explicit ReceiverThread(const std::string& root, uint64_t memory = 256ull << 20,
-                          std::chrono::milliseconds handshake_timeout = std::chrono::milliseconds(30'000),
-                          DatagramFaults ack_faults = {}) {
-    ReceiveOptions o;
-    o.udp_faults = ack_faults;
+                          std::chrono::milliseconds handshake_timeout = std::chrono::milliseconds(30'000))
+      : ReceiverThread([&] {
+          ReceiveOptions o;
+          o.root = root;
+          o.memory = memory;
+          o.handshake_timeout = handshake_timeout;
+          return o;
+        }()) {}
+  // Any options; `listen` is forced to 127.0.0.1:<free port>.
+  explicit ReceiverThread(ReceiveOptions o) {
     o.listen = "127.0.0.1:0";
-    o.root = root;
-    o.memory = memory;
-    o.handshake_timeout = handshake_timeout;
     auto r = Receiver::create(o);
     if (!r) {
       ADD_FAILURE() << r.status().to_string();
@@ -222,13 +225,18 @@ class ReceiverThread {
     if (receiver_) receiver_->stop();
     if (thread_.joinable()) thread_.join();
   }
+  // The URL with the receiver's token and certificate fingerprint, as `ferry recv` prints it.
   FerryUrl url(const std::string& dest = "") const {
     FerryUrl u;
     u.host = "127.0.0.1";
     u.port = receiver_ ? receiver_->port() : 0;
     u.path = dest;
+    u.token = token();
+    u.fingerprint = receiver_ ? receiver_->fingerprint() : "";
     return u;
   }
+  std::string token() const { return receiver_ ? receiver_->token() : ""; }
+  Receiver* receiver() const { return receiver_.get(); }
 
  private:
   std::unique_ptr<Receiver> receiver_;

@@ -1,75 +1,16 @@
 // A crafted client speaking the protocol through the encoder directly (no ferry sender), to
 // send what a well-behaved sender never would: escaping paths, oversized frames, chunks for
 // files that were never planned. The receiver must refuse, write nothing outside its root,
-// and keep serving other sessions.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
+// and keep serving other sessions. The client runs TLS and presents the receiver's token, so
+// what is tested is what an authenticated but hostile sender can do.
 #include "e2e_util.h"
+#include "raw_client.h"
 #include "protocol/frames.h"
 
 namespace ferry::test {
 namespace {
 
 using namespace ferry::protocol;
-
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    timeval tv{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~RawClient() { ::close(fd_); }
-  bool connected() const { return connected_; }
-
-  void send_bytes(const std::vector<uint8_t>& b) { ASSERT_EQ(::send(fd_, b.data(), b.size(), MSG_NOSIGNAL), (ssize_t)b.size()); }
-
-  // Returns false on EOF/error/timeout.
-  bool read_frame(FrameType* type, std::vector<uint8_t>* payload) {
-    uint8_t h[8];
-    if (!read_exact(h, 8)) return false;
-    *type = static_cast<FrameType>(h[0]);
-    uint32_t len = (uint32_t(h[4]) << 24) | (uint32_t(h[5]) << 16) | (uint32_t(h[6]) << 8) | h[7];
-    payload->resize(len);
-    return len == 0 || read_exact(payload->data(), len);
-  }
-
-  // HELLO/WELCOME then OPEN_SESSION; returns the frame type answering OPEN_SESSION.
-  FrameType open_session(const std::string& dest, std::vector<uint8_t>* payload) {
-    send_bytes(encode(Hello{}));
-    FrameType t{};
-    if (!read_frame(&t, payload) || t != FrameType::kWelcome) return t;
-    OpenSession o{kDefaultChunkSize, 1, OverwriteMode::kAlways, ResumeMode::kOff, {}, dest};
-    send_bytes(encode(o));
-    if (!read_frame(&t, payload)) return FrameType::kFinish;  // "no answer"
-    return t;
-  }
-
-  bool closed_by_peer() {
-    uint8_t b;
-    return ::recv(fd_, &b, 1, 0) <= 0;
-  }
-
- private:
-  bool read_exact(uint8_t* p, size_t n) {
-    while (n > 0) {
-      ssize_t r = ::recv(fd_, p, n, 0);
-      if (r <= 0) return false;
-      p += r;
-      n -= static_cast<size_t>(r);
-    }
-    return true;
-  }
-  int fd_ = -1;
-  bool connected_ = false;
-};
 
 FileListEntry regular(uint32_t id, const std::string& path, uint64_t size) {
   FileListEntry e;
@@ -127,7 +68,7 @@ TEST_F(HostilePeerTest, EscapingAndAbsolutePathsAreRejectedAndNothingIsWrittenOu
   RawClient c(rx.url().port);
   ASSERT_TRUE(c.connected());
   std::vector<uint8_t> p;
-  ASSERT_EQ(c.open_session("", &p), FrameType::kSessionOpened);
+  ASSERT_EQ(c.open_session(rx.token(), "", &p), FrameType::kSessionOpened);
   FileList list;
   list.entries = {regular(0, "../x", 5), regular(1, "/etc/x", 5), regular(2, "a/../../x", 5),
                   regular(3, "evil/x", 5), regular(4, std::string(300, 'n'), 5), regular(5, "a//b", 5),
@@ -159,7 +100,7 @@ TEST_F(HostilePeerTest, DestinationPathThatEscapesIsRefusedWithAnError) {
   ReceiverThread rx(root_);
   RawClient c(rx.url().port);
   std::vector<uint8_t> p;
-  ASSERT_EQ(c.open_session("../up", &p), FrameType::kError);
+  ASSERT_EQ(c.open_session(rx.token(), "../up", &p), FrameType::kError);
   auto e = decode_error(p);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, static_cast<uint16_t>(Error::kRefused));
@@ -171,7 +112,7 @@ TEST_F(HostilePeerTest, OversizedControlFrameEndsTheSessionWithoutAllocating) {
   ReceiverThread rx(root_);
   RawClient c(rx.url().port);
   std::vector<uint8_t> p;
-  ASSERT_EQ(c.open_session("", &p), FrameType::kSessionOpened);
+  ASSERT_EQ(c.open_session(rx.token(), "", &p), FrameType::kSessionOpened);
   // A FILE_LIST header claiming 3 GiB of payload.
   c.send_bytes({0x10, 0, 0, 0, 0xC0, 0, 0, 0});
   FrameType t{};
@@ -190,7 +131,13 @@ TEST_F(HostilePeerTest, OversizedControlFrameEndsTheSessionWithoutAllocating) {
 TEST_F(HostilePeerTest, GarbageInsteadOfHelloIsDroppedAndTheReceiverKeepsServing) {
   ReceiverThread rx(root_);
   {
-    RawClient c(rx.url().port);
+    RawClient c(rx.url().port);  // garbage where the TLS handshake belongs
+    c.send_bytes(std::vector<uint8_t>(64, 0xEE));
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+  {
+    RawClient c(rx.url().port);  // garbage where HELLO belongs, inside TLS
+    ASSERT_TRUE(c.start_tls());
     c.send_bytes(std::vector<uint8_t>(64, 0xEE));
     EXPECT_TRUE(c.closed_by_peer());
   }
@@ -206,6 +153,7 @@ TEST_F(HostilePeerTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   // Half a handshake is no better: HELLO, then nothing.
   RawClient half(rx.url().port);
+  ASSERT_TRUE(half.start_tls());
   half.send_bytes(encode(Hello{}));
   FrameType t{};
   std::vector<uint8_t> p;
@@ -218,6 +166,7 @@ TEST_F(HostilePeerTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
 TEST_F(HostilePeerTest, UnsupportedVersionRangeIsRefusedWithTheSupportedRange) {
   ReceiverThread rx(root_);
   RawClient c(rx.url().port);
+  ASSERT_TRUE(c.start_tls());
   Hello h;
   h.min_version = 7;
   h.max_version = 9;
@@ -235,7 +184,7 @@ TEST_F(HostilePeerTest, ChunkForAFileThatWasNeverPlannedEndsTheSessionAndWritesN
   ReceiverThread rx(root_);
   RawClient control(rx.url().port);
   std::vector<uint8_t> p;
-  ASSERT_EQ(control.open_session("", &p), FrameType::kSessionOpened);
+  ASSERT_EQ(control.open_session(rx.token(), "", &p), FrameType::kSessionOpened);
   auto opened = decode_session_opened(p);
   ASSERT_TRUE(opened);
   FileList list;
@@ -245,9 +194,8 @@ TEST_F(HostilePeerTest, ChunkForAFileThatWasNeverPlannedEndsTheSessionAndWritesN
   ASSERT_EQ(read_plans(control, 1).size(), 1u);
 
   RawClient data(rx.url().port);
-  data.send_bytes(encode(Hello{}));
+  ASSERT_EQ(data.handshake(rx.token(), &p), FrameType::kAuthOk);
   FrameType t{};
-  ASSERT_TRUE(data.read_frame(&t, &p));
   data.send_bytes(encode(JoinStream{opened->session_id, 0}));
   ASSERT_TRUE(data.read_frame(&t, &p));
   ASSERT_EQ(t, FrameType::kStreamJoined);

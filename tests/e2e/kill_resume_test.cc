@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "e2e_util.h"
+#include "ferry/url.h"
 #include "manifest/journal.h"
 
 namespace ferry::test {
@@ -133,16 +134,23 @@ TEST_P(KillResumeTest, ReceiverKilledMidTransferThenRestartedAndRerunResumes) {
   Proc rx1 = start({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst_.path(), "-q"}, std::to_string(k));
   std::string url = read_line(rx1.out);
   ASSERT_FALSE(url.empty());
-  std::string port = url.substr(url.rfind(':') + 1);
-  port.pop_back();  // trailing '/'
+  auto parsed = parse_ferry_url(url);
+  ASSERT_TRUE(parsed) << url;
+  std::string port = std::to_string(parsed->port);
   Proc tx1 = start(send_args(url, false));
   EXPECT_EQ(finish(rx1), 128 + SIGKILL);
   EXPECT_EQ(finish(tx1), 3) << "the sender reports the lost receiver as a network error";
 
   Proc rx2 = start({kFerry, "recv", "--listen", "127.0.0.1:" + port, "--root", dst_.path(), "-q"});
-  ASSERT_EQ(read_line(rx2.out), url);
+  // A new receiver has a new certificate and token (both live as long as the receiver), so
+  // the re-run uses its URL; resume does not depend on them (journals are per transfer id).
+  std::string url2 = read_line(rx2.out);
+  auto parsed2 = parse_ferry_url(url2);
+  ASSERT_TRUE(parsed2) << url2;
+  ASSERT_EQ(parsed2->port, parsed->port);
+  EXPECT_NE(parsed2->token, parsed->token);
   std::string json;
-  Proc tx2 = start(send_args(url, true));
+  Proc tx2 = start(send_args(url2, true));
   ASSERT_EQ(finish(tx2, &json), 0) << json;
   kill(rx2.pid, SIGTERM);
   finish(rx2);

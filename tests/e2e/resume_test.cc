@@ -60,7 +60,11 @@ TEST_F(ResumeTest, DroppedLinksAreRetriedWithinOneRun) {
   o.retry_timeout = std::chrono::milliseconds(60'000);
   TransferReport r = send_files({src_ / "plate.bin"}, rx.url(), o);
   ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
-  EXPECT_GE(r.reconnects, 3u);
+  // Each connection carries its 6 chunks plus what was already in flight when the drop
+  // took effect (up to 2 per stream, 2 streams): at most 10 of the 24, so at least 3
+  // connections, 2 reconnects. (How many were in flight depends on timing; with TLS the
+  // writes complete in different steps, so "3 reconnects" was not guaranteed.)
+  EXPECT_GE(r.reconnects, 2u);
   EXPECT_EQ(hash_file(dst_ / "plate.bin"), hash_file(src_ / "plate.bin"));
   EXPECT_EQ(r.files[0].action, "sent");
   // Re-sent after all the drops: at most the chunks in flight at each drop.

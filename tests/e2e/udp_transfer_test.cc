@@ -56,8 +56,10 @@ TEST_F(UdpTransferTest, LargeFileAndTreeArriveByteIdentical) {
 TEST_F(UdpTransferTest, SurvivesDropsReordersAndDuplicatesInBothDirections) {
   write_random_file(src_ / "plate.bin", 40ull << 20, 12);
   make_tree(src_ / "shot", 60);
-  DatagramFaults acks{0.05, 0.05, 0.05, 99};  // on the receiver's ACKs
-  ReceiverThread rx(dst_.path(), 256ull << 20, std::chrono::milliseconds(30'000), acks);
+  ReceiveOptions ro;
+  ro.root = dst_.path();
+  ro.udp_faults = {0.05, 0.05, 0.05, 99};  // on the receiver's ACKs
+  ReceiverThread rx(ro);
   SendOptions o = udp_options();
   o.udp_faults = {0.05, 0.05, 0.05, 7};  // on the sender's DATA
   TransferReport r = send_files({src_ / "plate.bin", src_ / "shot"}, rx.url(), o);

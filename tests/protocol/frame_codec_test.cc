@@ -1,4 +1,4 @@
-// Tests for src/protocol/frame_codec.cc against docs/protocol.md (wire protocol v1):
+// Tests for src/protocol/frame_codec.cc against docs/protocol.md (wire protocol v2):
 // round trips of every frame, the header limits, malformed and truncated payloads, and a
 // seeded random-bytes robustness run over every decoder.
 #include <gtest/gtest.h>
@@ -170,9 +170,36 @@ TEST(FrameCodecRoundTrip, HelloKeepsMagicAndVersionRange) {
 }
 
 TEST(FrameCodecRoundTrip, HelloMatchesTheSpecByteLayout) {
-  // type 0x01, flags 0, reserved 0, length 8; "FRRY", min 1, max 1 (big-endian).
-  const Bytes expected = {0x01, 0, 0, 0, 0, 0, 0, 8, 'F', 'R', 'R', 'Y', 0, 1, 0, 1};
+  // type 0x01, flags 0, reserved 0, length 8; "FRRY", min 2, max 2 (big-endian).
+  const Bytes expected = {0x01, 0, 0, 0, 0, 0, 0, 8, 'F', 'R', 'R', 'Y', 0, 2, 0, 2};
   EXPECT_EQ(encode(Hello{}), expected);
+}
+
+TEST(FrameCodecRoundTrip, AuthKeepsTheTokenAndMatchesTheSpecByteLayout) {
+  // type 0x07, length 2 + 3; str "tok".
+  const Bytes expected = {0x07, 0, 0, 0, 0, 0, 0, 5, 0, 3, 't', 'o', 'k'};
+  EXPECT_EQ(encode(Auth{"tok"}), expected);
+  auto out = decode_auth(payload_of(encode(Auth{"AbC-_9xyz"}), FrameType::kAuth));
+  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+  EXPECT_EQ(out->token, "AbC-_9xyz");
+  auto empty = decode_auth(payload_of(encode(Auth{""}), FrameType::kAuth));
+  ASSERT_TRUE(empty.is_ok());
+  EXPECT_EQ(empty->token, "");
+}
+
+TEST(FrameDecoders, AuthWithATokenOverTheLimitIsRejected) {
+  auto ok = decode_auth(payload_of(encode(Auth{std::string(kMaxTokenLength, 'a')}), FrameType::kAuth));
+  EXPECT_TRUE(ok.is_ok());
+  auto bad = decode_auth(payload_of(encode(Auth{std::string(kMaxTokenLength + 1, 'a')}), FrameType::kAuth));
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), Error::kProtocol);
+}
+
+TEST(FrameDecoders, AuthOkIsEmpty) {
+  EXPECT_EQ(encode_auth_ok(), (Bytes{0x08, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_TRUE(decode_auth_ok({}).is_ok());
+  Bytes extra = {1};
+  EXPECT_FALSE(decode_auth_ok(extra).is_ok());
 }
 
 TEST(FrameCodecRoundTrip, WelcomeKeepsAllFields) {
@@ -468,7 +495,7 @@ TEST(FrameCodecRoundTrip, LongMessagesAreCutTo4096BytesAndStillDecode) {
 // Frame header
 
 TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
-  const std::vector<uint8_t> known = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0C, 0x0D, 0x10, 0x11, 0x12,
+  const std::vector<uint8_t> known = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0C, 0x0D, 0x10, 0x11, 0x12,
                                       0x13, 0x20, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31, 0x3F,
                                       0x40, 0x41, 0x42, 0x43, 0x44};
   int accepted = 0;
@@ -487,7 +514,7 @@ TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
       expect_protocol_error(r, "type " + std::to_string(t));
     }
   }
-  EXPECT_EQ(accepted, 25);
+  EXPECT_EQ(accepted, 27);
 }
 
 TEST(FrameHeader, NonZeroFlagsAreRejected) {
@@ -578,6 +605,7 @@ std::vector<DecoderCase> all_decoders() {
        payload_of(encode(sample_open_session()), FrameType::kOpenSession)},
       {"SESSION_OPENED", [](auto p) { return status_of(decode_session_opened(p)); },
        payload_of(encode(SessionOpened{id_of(1)}), FrameType::kSessionOpened)},
+      {"AUTH", [](auto p) { return status_of(decode_auth(p)); }, payload_of(encode(Auth{"token"}), FrameType::kAuth)},
       {"JOIN_STREAM", [](auto p) { return status_of(decode_join_stream(p)); },
        payload_of(encode(JoinStream{id_of(2), 3}), FrameType::kJoinStream)},
       {"UDP_OPEN", [](auto p) { return status_of(decode_udp_open(p)); },
@@ -611,7 +639,7 @@ std::vector<DecoderCase> all_decoders() {
 
 TEST(FrameDecoders, EachDecoderAcceptsItsValidPayload) {
   auto cases = all_decoders();
-  EXPECT_EQ(cases.size(), 18u);
+  EXPECT_EQ(cases.size(), 19u);
   for (const auto& c : cases) {
     Status st = c.decode(c.valid);
     EXPECT_TRUE(st.is_ok()) << c.name << ": " << st.to_string();
@@ -700,12 +728,13 @@ TEST(FrameDecoders, UdpOpenAndAcceptRoundTrip) {
   EXPECT_EQ(out->policy, 3);
   EXPECT_EQ(out->target_rate, 100'000'000u);
   EXPECT_EQ(out->min_rate, 1'000'000u);
-  UdpAccept a{40000, o.public_key, 1472};
+  UdpAccept a{40000, o.public_key, 1472, 12'500'000};
   auto back = decode_udp_accept(payload_of(encode(a), FrameType::kUdpAccept));
   ASSERT_TRUE(back) << back.status().to_string();
   EXPECT_EQ(back->port, 40000);
   EXPECT_EQ(back->public_key, o.public_key);
   EXPECT_EQ(back->max_datagram, 1472);
+  EXPECT_EQ(back->max_rate, 12'500'000u);
 }
 
 TEST(FrameDecoders, UdpOpenWithBadSizeOrPolicyAndAcceptWithPortZeroAreRejected) {

@@ -25,6 +25,10 @@ uint64_t monotonic_us() {
 namespace {
 constexpr uint64_t kMaxBurstDatagrams = 64;  // one GSO send at most
 constexpr uint64_t kIdleWaitUs = 1'000'000;
+// With data in flight and not one authentic ACK for this long, the UDP path is dead (a
+// firewall that passes the TCP control connection but not UDP, or a receiver that stopped):
+// the session fails with kNetwork, and the retry logic reconnects and resumes.
+constexpr uint64_t kStallUs = 20'000'000;
 }  // namespace
 
 UdpChunkSender::UdpChunkSender(asio::io_context& io, std::unique_ptr<DatagramSocket> socket,
@@ -143,6 +147,7 @@ bool UdpChunkSender::build_data(DatagramBatch& batch, uint64_t now, bool* app_li
   if (resend) retransmitted_bytes_ += len;
   datagram_bytes_ += dg_len;
   if (!first_send_us_) first_send_us_ = now;
+  if (!last_heard_us_) last_heard_us_ = now;  // the stall clock starts with the first datagram
   return true;
 }
 
@@ -174,6 +179,11 @@ asio::awaitable<void> UdpChunkSender::send_loop() {
   };
   while (!closed_) {
     uint64_t now = monotonic_us();
+    if (tracker_.bytes_in_flight() > 0 && last_heard_us_ && now - last_heard_us_ > kStallUs) {
+      fail(Status(Error::kNetwork, config_.peer + ": nothing acknowledged for " + std::to_string(kStallUs / 1'000'000) +
+                                       " s (is UDP blocked between the two hosts?)"));
+      co_return;
+    }
     if (uint64_t d = tracker_.loss_deadline_us(); d && now >= d) {
       handle_outcome(tracker_.on_timer(now), now);
       if (closed_) break;
@@ -279,6 +289,7 @@ void UdpChunkSender::on_ack_datagram(const uint8_t* data, size_t len, uint64_t n
     ++auth_failures_;  // forged, corrupted or replayed: dropped, counted
     return;
   }
+  last_heard_us_ = now;
   auto ack = decode_ack_body({plain, *opened});
   if (!ack) {
     fail(Status(Error::kProtocol, config_.peer + ": " + ack.status().message()));

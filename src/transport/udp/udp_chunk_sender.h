@@ -110,6 +110,7 @@ class UdpChunkSender final : public ChunkSender, public std::enable_shared_from_
   uint64_t auth_failures_ = 0;
   uint64_t first_send_us_ = 0;
   uint64_t last_ack_us_ = 0;
+  uint64_t last_heard_us_ = 0;  // the last authentic ACK (or the first send)
   std::vector<uint8_t> scratch_;
   bool trace_ = false;
   uint64_t next_trace_us_ = 0;
