@@ -1,5 +1,6 @@
 #include "daemon/config.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,6 +106,10 @@ Status read_server(const TableReader& t, ServerConfig* s) {
       std::string host;
       uint16_t port = 0;
       if (Status st = parse_host_port(s->listen[i], &host, &port); !st) return t.bad("listen", st.message());
+      // The daemon binds addresses, not names: a name would be resolved once, at start.
+      unsigned char buf[sizeof(in6_addr)];
+      if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)
+        return t.bad("listen", "'" + host + "' is not an IP address (use 0.0.0.0, [::] or an address of this host)");
       for (size_t j = 0; j < i; ++j)
         if (s->listen[j] == s->listen[i]) return t.bad("listen", "'" + s->listen[i] + "' is listed twice");
     }
