@@ -188,6 +188,19 @@ TEST_F(TokenStoreTest, CliRejectsBadGrantsNamesAndExpiry) {
   EXPECT_EQ(store->tokens().size(), 1u);
 }
 
+// `ferryd token new` read-modify-writes the store under a lock: concurrent runs lose nothing.
+TEST_F(TokenStoreTest, ConcurrentCommandsLoseNoToken) {
+  std::vector<std::thread> runs;
+  std::vector<std::string> tokens(8);
+  for (int i = 0; i < 8; ++i)
+    runs.emplace_back([&, i] { tokens[i] = new_token("job" + std::to_string(i), {"plates:w"}); });
+  for (auto& t : runs) t.join();
+  auto store = TokenStore::load(store_path());
+  ASSERT_TRUE(store) << store.status().message();
+  EXPECT_EQ(store->tokens().size(), 8u);
+  for (const auto& t : tokens) EXPECT_TRUE(store->verify(t, static_cast<int64_t>(time(nullptr)))) << t;
+}
+
 TEST(TokenGrantTest, ParsesModes) {
   EXPECT_TRUE(parse_grant("plates:rw")->write);
   EXPECT_TRUE(parse_grant("plates:r")->read);
