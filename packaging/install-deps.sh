@@ -9,6 +9,8 @@ PKGS=(
   googletest libgtest-dev
   # used by the tests and the benchmarks
   python3 openssl iproute2 procps xxhash
+  # packaging tests: cpack -G DEB (dpkg-shlibdeps, file), man page rendering, unit checks
+  dpkg-dev file man-db systemd
 )
 BENCH_PKGS=(rsync openssh-client openssh-server iperf3)
 
