@@ -77,32 +77,39 @@ Result<std::unique_ptr<S3Client>> S3Client::create(const S3ClientOptions& o, std
   return c;
 }
 
-Result<HttpResponse> S3Client::call(const Call& c) {
+HttpRequest S3Client::sign_request(const Call& c, const Credentials& creds, const std::string& amz_date,
+                                   SigV4Signature* sig_out) const {
   std::string uri = path_style_ ? "/" + uri_encode(bucket_, false) : "";
   uri += "/" + uri_encode(c.key, true);
   std::string query = encode_query(c.query);
+  SigningRequest sr;
+  sr.method = c.method;
+  sr.canonical_uri = uri;
+  sr.query = c.query;
+  sr.headers = c.headers;
+  sr.headers.emplace_back("Host", endpoint_.host_header());
+  sr.payload_hash = c.sign_body ? sha256_hex(c.body, c.body_size) : std::string(kUnsignedPayload);
+  sr.headers.emplace_back("x-amz-content-sha256", sr.payload_hash);
+  SigV4Signature sig = sign_v4(sr, creds, options_.region, "s3", amz_date);
+  HttpRequest req;
+  req.method = c.method;
+  req.target = uri + (query.empty() ? "" : "?" + query);
+  req.headers = std::move(sr.headers);
+  for (const auto& h : sig.added_headers) req.headers.push_back(h);
+  req.headers.emplace_back("Authorization", sig.authorization);
+  req.body = c.body;
+  req.body_size = c.body_size;
+  req.max_response_body = c.max_response_body;
+  if (sig_out) *sig_out = std::move(sig);
+  return req;
+}
+
+Result<HttpResponse> S3Client::call(const Call& c) {
   Status last;
   for (int attempt = 0; attempt < options_.retry.max_attempts; ++attempt) {
     auto creds = creds_->get();
     if (!creds) return creds.status();
-    SigningRequest sr;
-    sr.method = c.method;
-    sr.canonical_uri = uri;
-    sr.query = c.query;
-    sr.headers = c.headers;
-    sr.headers.emplace_back("Host", endpoint_.host_header());
-    sr.payload_hash = c.sign_body ? sha256_hex(c.body, c.body_size) : std::string(kUnsignedPayload);
-    sr.headers.emplace_back("x-amz-content-sha256", sr.payload_hash);
-    SigV4Signature sig = sign_v4(sr, *creds, options_.region, "s3", amz_date_now());
-    HttpRequest req;
-    req.method = c.method;
-    req.target = uri + (query.empty() ? "" : "?" + query);
-    req.headers = std::move(sr.headers);
-    for (auto& h : sig.added_headers) req.headers.push_back(std::move(h));
-    req.headers.emplace_back("Authorization", sig.authorization);
-    req.body = c.body;
-    req.body_size = c.body_size;
-    req.max_response_body = c.max_response_body;
+    HttpRequest req = sign_request(c, *creds, amz_date_now());
     ++requests;
     auto res = http_->execute(req);
     std::chrono::milliseconds wait = backoff(options_.retry, attempt);

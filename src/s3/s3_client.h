@@ -105,6 +105,10 @@ class S3Client {
     size_t max_response_body = 32u << 20;
   };
   Result<HttpResponse> call(const Call& c);
+  // The signed HTTP request for one attempt of `c` at `amz_date` (pure; tests compare it
+  // with botocore's signature for the same request). *sig receives the signing details.
+  HttpRequest sign_request(const Call& c, const Credentials& creds, const std::string& amz_date,
+                           SigV4Signature* sig = nullptr) const;
 
  private:
   S3Client(const S3ClientOptions& o, std::shared_ptr<CredentialProvider> creds, std::string bucket, Endpoint endpoint,
