@@ -4,6 +4,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include "s3/http_client.h"
 
@@ -152,7 +153,9 @@ Result<Credentials> resolve_credentials(const CredentialOptions& o) {
   tried = c.access_key_id.empty() ? "environment" : "environment (AWS_SECRET_ACCESS_KEY is not set)";
 
   std::string profile = profile_name(o);
-  for (auto [path, section] : {std::pair{credentials_file(), profile}, std::pair{config_file(), config_section(profile)}}) {
+  const std::vector<std::pair<std::string, std::string>> files = {{credentials_file(), profile},
+                                                                  {config_file(), config_section(profile)}};
+  for (const auto& [path, section] : files) {
     IniSection s;
     bool found = read_ini_section(path, section, &s);
     tried += ", " + path + " profile '" + profile + "'";
