@@ -152,7 +152,6 @@ std::vector<UploadResult> MultipartUploader::run(const std::vector<UploadItem>& 
     return Status::ok();
   };
 
-  HeaderList base_meta_of = {};
   auto base_meta = [&](const FileState* f) {
     return HeaderList{meta_header("ferry-mtime", ns_text(f->item->mtime_ns))};
   };
@@ -254,10 +253,12 @@ std::vector<UploadResult> MultipartUploader::run(const std::vector<UploadItem>& 
 
     std::vector<bool> have(f->part_count, false);
     std::string journal_path;
+    // The journal is keyed by the absolute path, so the same command from another
+    // directory (or a relative SRC) finds it.
+    char* real = ::realpath(it.source_path.c_str(), nullptr);
+    const std::string abs = real ? real : it.source_path;
+    std::free(real);
     if (!options_.state_dir.empty()) {
-      char* real = ::realpath(it.source_path.c_str(), nullptr);
-      std::string abs = real ? real : it.source_path;
-      std::free(real);
       journal_path = UploadJournal::path_for(options_.state_dir, client_.endpoint().to_string(), client_.bucket(), it.key, abs);
       bool absent = false;
       auto j = UploadJournal::open_existing(journal_path, &absent);
@@ -313,10 +314,7 @@ std::vector<UploadResult> MultipartUploader::run(const std::vector<UploadItem>& 
         s.endpoint = client_.endpoint().to_string();
         s.bucket = client_.bucket();
         s.key = it.key;
-        s.source = journal_path.empty() ? it.source_path : it.source_path;
-        char* real = ::realpath(it.source_path.c_str(), nullptr);
-        if (real) s.source = real;
-        std::free(real);
+        s.source = abs;
         s.size = it.size;
         s.mtime_ns = it.mtime_ns;
         s.part_size = f->part_size;
@@ -439,7 +437,6 @@ std::vector<UploadResult> MultipartUploader::run(const std::vector<UploadItem>& 
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
-  (void)base_meta_of;
   return results;
 }
 
