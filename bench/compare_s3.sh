@@ -77,7 +77,7 @@ run_tool() {
         ferry) cmd=("$FERRY" send --no-progress -q --memory "$MEMORY" --s3-concurrency "$CONCURRENCY"
                     --state-dir "$WORK/state" --endpoint "$ENDPOINT" "$src/" s3://bench/up/) ;;
         aws) cmd=("$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$src/" s3://bench/up/) ;;
-        rclone) cmd=(env RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ENDPOINT="$ENDPOINT"
+        rclone) cmd=(env -u AWS_CA_BUNDLE RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ENDPOINT="$ENDPOINT"
                      RCLONE_CONFIG_B_ACCESS_KEY_ID=S3RVER RCLONE_CONFIG_B_SECRET_ACCESS_KEY=S3RVER
                      rclone copy --config /dev/null "$src/" b:bench/up/) ;;
     esac
