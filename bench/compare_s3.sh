@@ -61,7 +61,8 @@ start_s3rver() {
     rm -rf "$WORK/s3data"
     mkdir -p "$WORK/s3data"
     S3RVER_PORT=$(free_port)
-    node "$S3RVER_JS" -d "$WORK/s3data" -a 127.0.0.1 -p "$S3RVER_PORT" -s --configure-bucket bench >/dev/null 2>&1 &
+    # --openssl-legacy-provider: s3rver's listing continuation tokens use DES
+    node --openssl-legacy-provider "$S3RVER_JS" -d "$WORK/s3data" -a 127.0.0.1 -p "$S3RVER_PORT" -s --configure-bucket bench >/dev/null 2>&1 &
     S3RVER_PID=$!
     wait_listen "$S3RVER_PORT" "$S3RVER_PID" 30 || die "s3rver did not start"
     ENDPOINT=http://127.0.0.1:$S3RVER_PORT

@@ -9,6 +9,10 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 namespace ferry::s3 {
 
 namespace asio = boost::asio;
@@ -103,6 +107,12 @@ Result<std::unique_ptr<HttpClient::Connection>> HttpClient::connect() {
     c->tls->set_verify_callback(ssl::host_name_verification(endpoint_.host));
     c->lowest().expires_after(options_.connect_timeout);
     ec = c->run([&](auto h) { c->tls->async_handshake(ssl::stream_base::client, std::move(h)); });
+    // An untrusted or mismatched certificate will not get better by retrying: refused.
+    if (ec && ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+      return Status(Error::kRefused, "TLS handshake with " + peer + " failed: certificate verify failed (" +
+                                         X509_verify_cert_error_string(SSL_get_verify_result(c->tls->native_handle())) +
+                                         "; AWS_CA_BUNDLE names a CA file to trust)");
     if (ec) return Status(Error::kNetwork, "TLS handshake with " + peer + " failed: " + ec.message());
   }
   std::lock_guard lock(mu_);

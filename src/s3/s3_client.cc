@@ -284,11 +284,11 @@ Result<std::vector<UploadInfo>> S3Client::list_uploads(const std::string& prefix
   return Status(Error::kProtocol, "ListMultipartUploads: too many pages");
 }
 
-Result<std::vector<ObjectInfo>> S3Client::list_objects(const std::string& prefix) {
+Result<std::vector<ObjectInfo>> S3Client::list_objects(const std::string& prefix, int page_size) {
   std::vector<ObjectInfo> all;
   std::string token;
   for (int page = 0; page < 1'000'000; ++page) {
-    Call c{"GET", "", {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", "1000"}}};
+    Call c{"GET", "", {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(page_size)}}};
     if (!token.empty()) c.query.emplace_back("continuation-token", token);
     auto r = call(c);
     if (!r) return r.status();

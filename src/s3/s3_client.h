@@ -73,7 +73,8 @@ class S3Client {
   Result<std::vector<PartInfo>> list_parts(const std::string& key, const std::string& upload_id, bool* unsupported,
                                            bool* gone);
   Result<std::vector<UploadInfo>> list_uploads(const std::string& prefix, bool* unsupported);
-  Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix);
+  // Every object under `prefix`, fetched `page_size` keys a request (S3's maximum is 1,000).
+  Result<std::vector<ObjectInfo>> list_objects(const std::string& prefix, int page_size = 1000);
   Result<HeadResult> head_object(const std::string& key);
   // CopyObject onto itself with REPLACE metadata (objects up to 5 GiB).
   Status replace_metadata(const std::string& key, const HeaderList& metadata);

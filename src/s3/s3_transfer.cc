@@ -258,8 +258,7 @@ class Transfer {
         fr.action = "failed";
         fr.error = r.status.message();
         report_.files_failed++;
-        if (first_error.is_ok() || more_severe(first_error.code(), r.status.code()) != first_error.code())
-          if (first_error.is_ok()) first_error = r.status;
+        if (first_error.is_ok()) first_error = r.status;
       }
     }
     for (const auto& k : deletions) {

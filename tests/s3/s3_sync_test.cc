@@ -111,5 +111,15 @@ TEST_F(S3SyncTest, DryRunReportsThePlanAndChangesNothing) {
   EXPECT_FALSE(exists("shot/a.exr"));
 }
 
+TEST_F(S3SyncTest, ListingFollowsContinuationTokensAcrossPages) {
+  for (int i = 0; i < 23; ++i) put("page/k" + std::to_string(100 + i), std::to_string(i));
+  put("pagex/outside", "x");
+  auto all = client_->list_objects("page/", 5);  // 5 pages: four full, one of 3
+  ASSERT_TRUE(all) << all.status().message();
+  ASSERT_EQ(all->size(), 23u);
+  for (int i = 0; i < 23; ++i) EXPECT_EQ((*all)[i].key, "page/k" + std::to_string(100 + i));
+  EXPECT_GE(client_->requests.load(), 5u);
+}
+
 }  // namespace
 }  // namespace ferry::s3::test

@@ -99,11 +99,22 @@ class S3rver {
 
   // Starts the server with `buckets` created; fails the test (never skips) if s3rver is
   // not installed: packaging/install-deps.sh installs it.
-  void start(const std::vector<std::string>& buckets) {
+  // With tls, s3rver serves HTTPS with a fresh self-signed certificate for 127.0.0.1
+  // (ca_file() is that certificate).
+  void start(const std::vector<std::string>& buckets, bool tls = false) {
+    tls_ = tls;
     ASSERT_TRUE(file_exists(script())) << "s3rver not found at " << script()
                                        << ": run packaging/install-deps.sh (it installs s3rver@3 from npm), or set FERRY_S3RVER";
     port_ = free_port();
-    std::vector<std::string> args = {"node", script(), "-d", dir_.path(), "-a", "127.0.0.1", "-p", std::to_string(port_), "-s"};
+    // s3rver makes ListObjectsV2 continuation tokens with DES, which Node 17+ (OpenSSL 3)
+    // only offers through its legacy provider.
+    std::vector<std::string> args = {"node", "--openssl-legacy-provider", script(), "-d", dir_.path(), "-a", "127.0.0.1", "-p", std::to_string(port_), "-s"};
+    if (tls) {
+      auto r = run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+                   "-keyout '" + dir_.path() + "/key.pem' -out '" + ca_file() + "'");
+      ASSERT_EQ(r.exit_code, 0) << "openssl: " << r.err;
+      args.insert(args.end(), {"--key", dir_.path() + "/key.pem", "--cert", ca_file()});
+    }
     for (const auto& b : buckets) {
       args.push_back("--configure-bucket");
       args.push_back(b);
@@ -149,10 +160,12 @@ class S3rver {
   }
 
   uint16_t port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_); }
+  std::string ca_file() const { return dir_.path() + "/cert.pem"; }
   S3Options options() const {
     S3Options o;
     o.endpoint = endpoint();
+    if (tls_) o.ca_file = ca_file();
     o.retry.base = std::chrono::milliseconds(5);
     o.retry.cap = std::chrono::milliseconds(200);
     return o;
@@ -162,6 +175,7 @@ class S3rver {
   TempDir dir_{"s3rver"};
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  bool tls_ = false;
 };
 
 // s3rver's fixed account, and no instance-metadata lookups (tests never leave loopback).
