@@ -104,7 +104,6 @@ class Transfer {
     }
     auto filter = build_filter(opts_);
     if (!filter) return filter.status();
-    tune_allocator_for_chunks();
     auto files = select_sources(sources, opts_, *filter);
     if (!files) return files.status();
     auto client = make_client(target_, s3_);
