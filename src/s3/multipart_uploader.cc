@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -67,6 +68,17 @@ void acquire_blocking(MemoryBudget& b, uint64_t n) {
   auto f = granted.get_future();
   b.acquire(n, [&granted] { granted.set_value(); });
   f.wait();
+}
+
+// A part buffer. Large ones are fresh mappings (see run()); asking for transparent huge
+// pages on them turns 4,096 page faults per 16 MiB into 8 (the kernel decides; a hint only).
+Buffer make_part_buffer(uint64_t n) {
+  Buffer b = make_buffer(n ? n : 1);
+  constexpr uintptr_t kHuge = 2u << 20;
+  uintptr_t start = (reinterpret_cast<uintptr_t>(b.get()) + kHuge - 1) & ~(kHuge - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(b.get()) + n) & ~(kHuge - 1);
+  if (end > start) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+  return b;
 }
 
 std::string absolute_path(const std::string& path) {
@@ -221,7 +233,7 @@ class UploadRun {
     const UploadItem& it = *f->item;
     if (Status st = open_source(f); !st) return fail(f, st);
     acquire_blocking(budget_, it.size);
-    Buffer buf = make_buffer(it.size ? it.size : 1);
+    Buffer buf = make_part_buffer(it.size);
     Status st = pread_all(f->fd.get(), buf.get(), it.size, 0, it.source_path);
     Hash128 h;
     if (st) {
@@ -373,7 +385,7 @@ class UploadRun {
     uint64_t len = chunk_length(it.size, static_cast<uint32_t>(f->part_size), n - 1);
     uint64_t offset = static_cast<uint64_t>(n - 1) * f->part_size;
     acquire_blocking(budget_, len);
-    Buffer buf = make_buffer(len);
+    Buffer buf = make_part_buffer(len);
     Status st = pread_all(f->fd.get(), buf.get(), len, offset, it.source_path);
     Md5Digest m{};
     std::string etag;
