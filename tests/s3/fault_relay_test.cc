@@ -2,8 +2,8 @@
 //
 // FaultRelay is a FAKE, named as such: an HTTP/1.1 relay between ferry and s3rver that
 // forwards requests unchanged except those its plan picks, which it answers itself with
-// 503 SlowDown, 500 InternalError, 503 + Retry-After, or 403 AccessDenied, or kills with a
-// TCP reset. Everything else (signing, storage, the bytes read back) is the real s3rver.
+// 503 SlowDown, 500 InternalError, 503 + Retry-After, or 403 AccessDenied, kills with a
+// TCP reset, or forwards with a flipped byte in the body. Everything else (signing, storage, the bytes read back) is the real s3rver.
 #include <netinet/tcp.h>
 #include <poll.h>
 
@@ -16,7 +16,10 @@
 namespace ferry::s3::test {
 namespace {
 
-enum class Fault { kNone, kSlowDown503, kInternal500, kRetryAfter503, kForbidden403, kReset };
+// kCorruptBody forwards the request with one byte of its body flipped, as a corrupting
+// link would (s3rver does not check Content-MD5, so it stores the damage and says so in the
+// ETag it returns).
+enum class Fault { kNone, kSlowDown503, kInternal500, kRetryAfter503, kForbidden403, kReset, kCorruptBody };
 
 class FaultRelay {
  public:
@@ -170,6 +173,7 @@ class FaultRelay {
         if (!write_all(client, canned)) break;
         continue;
       }
+      if (f == Fault::kCorruptBody && !body.empty()) body[body.size() / 2] ^= 0x20;
       if (upstream < 0) {
         upstream = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
@@ -239,6 +243,42 @@ TEST_F(FaultRelayTest, UploadRetriesThroughSlowDownServerErrorsAndResets) {
   ASSERT_TRUE(big) << big.status().message();
   EXPECT_TRUE(*big == read_file(dir + "/big.exr"));
   for (int i = 0; i < 5; ++i) EXPECT_EQ(*(*direct)->get_object("in/s" + std::to_string(i), 1 << 20), read_file(dir + "/s" + std::to_string(i)));
+}
+
+TEST_F(FaultRelayTest, BodyDamagedOnTheWayIsDetectedByItsMd5AndSentAgain) {
+  // The first single PUT and the first two part uploads arrive damaged.
+  std::atomic<int> puts{0}, parts{0};
+  FaultRelay relay(server_.port(), [&](int, const std::string& head) {
+    if (head.rfind("PUT ", 0) != 0 || head.find("x-amz-copy-source") != std::string::npos) return Fault::kNone;
+    bool part = head.find("partNumber=") != std::string::npos;
+    return (part ? ++parts <= 2 : ++puts <= 1) ? Fault::kCorruptBody : Fault::kNone;
+  });
+  std::string dir = tmp_ / "src";
+  ::mkdir(dir.c_str(), 0755);
+  write_random_file(dir + "/big.exr", 17ull << 20, 1);  // above the single-PUT cutoff: 4 parts of 5 MiB
+  write_random_file(dir + "/small.exr", 5000, 2);
+  S3Options o = via(relay);
+  o.concurrency = 1;
+  TransferReport r = send_files({dir + "/"}, {"bkt", "c/"}, o, SendOptions{});
+  ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+  EXPECT_EQ(r.chunks_resent, 3u);
+  EXPECT_EQ(relay.faults(), 3);
+  auto direct = make_client({"bkt", ""}, server_.options());
+  ASSERT_TRUE(direct);
+  EXPECT_TRUE(*(*direct)->get_object("c/big.exr", 1 << 30) == read_file(dir + "/big.exr"));
+  EXPECT_EQ(*(*direct)->get_object("c/small.exr", 1 << 20), read_file(dir + "/small.exr"));
+}
+
+TEST_F(FaultRelayTest, BodyDamagedEveryTimeFailsTheFileWithAnIntegrityError) {
+  FaultRelay relay(server_.port(), [](int, const std::string& head) {
+    return head.rfind("PUT ", 0) == 0 ? Fault::kCorruptBody : Fault::kNone;
+  });
+  std::string src = tmp_ / "a.exr";
+  write_random_file(src, 5000, 3);
+  TransferReport r = send_files({src}, {"bkt", "d/"}, via(relay), SendOptions{});
+  EXPECT_EQ(r.status.code(), Error::kIntegrity) << r.status.message();
+  EXPECT_NE(r.status.message().find("never stored intact"), std::string::npos) << r.status.message();
+  EXPECT_EQ(relay.faults(), 3);
 }
 
 TEST_F(FaultRelayTest, PersistentSlowDownGivesUpWithANetworkError) {
