@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <optional>
 #include <thread>
 #include <tuple>
 
@@ -17,6 +19,7 @@
 #include "ferry/sender.h"
 #include "manifest/manifest_ops.h"
 #include "protocol/frames.h"
+#include "s3/s3_transfer.h"
 #include "session/process_limits.h"
 
 namespace {
@@ -285,6 +288,79 @@ ManifestProgress manifest_progress(bool show) {
   };
 }
 
+// --- S3 destinations (s3://BUCKET/PREFIX/): flags, `ferry s3 uploads` --------------------
+struct S3Flags {
+  s3::S3Options o;
+  std::string part_size_text;
+
+  void add_to(CLI::App* app, bool transfer) {
+    app->add_option("--endpoint", o.endpoint, "S3-compatible endpoint URL, e.g. http://127.0.0.1:9000 (default: AWS)");
+    app->add_flag("--path-style", o.path_style, "address buckets as https://HOST/BUCKET/ instead of https://BUCKET.HOST/");
+    app->add_option("--region", o.region, "S3 region (default: AWS_REGION, the profile's region, us-east-1)");
+    app->add_option("--state-dir", o.state_dir, "where S3 upload journals live (default $XDG_STATE_HOME/ferry/s3)");
+    if (!transfer) return;
+    app->add_option("--part-size", part_size_text, "S3 multipart part size, 5M..4G (default: 16M, more for huge files)");
+    app->add_option("--s3-concurrency", o.concurrency, "S3 requests in flight (default 8)")->check(CLI::Range(1, 256));
+  }
+
+  Status finish() {
+    if (Status st = parse_size_flag("--part-size", part_size_text, &o.part_size); !st) return st;
+    return Status::ok();
+  }
+};
+
+// "7d", "12h", "30m", "45s" or plain seconds.
+Result<std::chrono::seconds> parse_age(const std::string& text) {
+  if (text.empty()) return Status(Error::kUsage, "--abort-older-than: empty duration");
+  size_t end = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(text, &end);
+  } catch (...) {
+    return Status(Error::kUsage, "--abort-older-than '" + text + "': expected a number with s, m, h or d");
+  }
+  std::string unit = text.substr(end);
+  uint64_t mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (mult == 0) return Status(Error::kUsage, "--abort-older-than '" + text + "': unknown unit (use s, m, h or d)");
+  return std::chrono::seconds(static_cast<int64_t>(v * mult));
+}
+
+int run_s3_uploads(const std::string& url, S3Flags& f, const std::string& abort_text, bool json) {
+  auto target = s3::parse_s3_url(url);
+  if (!target) return fail(target.status());
+  std::optional<std::chrono::seconds> age;
+  if (!abort_text.empty()) {
+    auto a = parse_age(abort_text);
+    if (!a) return fail(a.status());
+    age = *a;
+  }
+  auto r = s3::list_uploads(*target, f.o, age);
+  if (!r) return fail(r.status());
+  if (!r->server_can_list)
+    log::warning("the store does not implement ListMultipartUploads: only uploads journaled on this machine are shown");
+  bool any_error = false;
+  std::string j = "{\"uploads\":[";
+  for (size_t i = 0; i < r->uploads.size(); ++i) {
+    const auto& u = r->uploads[i];
+    char when[32] = "?";
+    std::time_t t = static_cast<std::time_t>(u.initiated_unix);
+    std::tm tm{};
+    if (u.initiated_unix && gmtime_r(&t, &tm)) std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    any_error |= !u.error.empty();
+    if (json) {
+      j += std::string(i ? "," : "") + "{\"key\":\"" + json_escape(u.key) + "\",\"upload_id\":\"" + json_escape(u.upload_id) +
+           "\",\"initiated\":\"" + when + "\",\"origin\":\"" + u.origin + "\",\"aborted\":" + (u.aborted ? "true" : "false") +
+           ",\"error\":\"" + json_escape(u.error) + "\"}";
+    } else {
+      std::printf("%s  %s  %s  %s%s\n", when, u.origin.c_str(), u.upload_id.c_str(), u.key.c_str(),
+                  u.aborted ? "  (aborted)" : u.error.empty() ? "" : ("  (abort failed: " + u.error + ")").c_str());
+    }
+  }
+  if (json) std::printf("%s],\"server_can_list\":%s}\n", j.c_str(), r->server_can_list ? "true" : "false");
+  return any_error ? exit_code(Error::kPartial) : 0;
+}
+// --- end S3 --------------------------------------------------------------------------------
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -296,12 +372,14 @@ int main(int argc, char** argv) {
   auto* send = app.add_subcommand("send", "send files and directories to a ferry receiver");
   std::vector<std::string> send_args;
   TransferFlags sf;
-  send->add_option("SRC...DEST", send_args, "files/directories to send, then ferry://HOST[:PORT]/DEST")
+  send->add_option("SRC...DEST", send_args, "files/directories to send, then ferry://HOST[:PORT]/DEST or s3://BUCKET/PREFIX/")
       ->required()
       ->expected(1, -1);
   sf.add_to(send, true);
   send->add_option("--manifest", sf.so.manifest_path, "send exactly the files this manifest lists (relative to SRC, or to its root line)");
   send->add_option("--files-from", sf.so.files_from, "send exactly the paths listed in FILE, one per line, relative to SRC");
+  S3Flags send_s3;
+  send_s3.add_to(send, true);
 
   // ferry sync
   auto* sync = app.add_subcommand("sync", "make DEST a copy of SRC's contents (one-way mirror)");
@@ -309,11 +387,26 @@ int main(int argc, char** argv) {
   TransferFlags yf;
   SyncOptions sync_opts;
   sync->add_option("SRC", sync_src, "source directory")->required();
-  sync->add_option("DEST", sync_dest, "ferry://HOST[:PORT]/DEST")->required();
+  sync->add_option("DEST", sync_dest, "ferry://HOST[:PORT]/DEST or s3://BUCKET/PREFIX/")->required();
   yf.add_to(sync, false);
   sync->add_flag("--delete", sync_opts.delete_extraneous, "delete destination files that are not in SRC (never excluded ones)");
   sync->add_flag("-n,--dry-run", sync_opts.dry_run, "print the planned actions and change nothing");
   sync->add_flag("-c,--checksum", sync_opts.checksum, "compare file contents (XXH3-128) instead of size and mtime");
+  S3Flags sync_s3;
+  sync_s3.add_to(sync, true);
+
+  // ferry s3 uploads
+  auto* s3cmd = app.add_subcommand("s3", "S3 housekeeping");
+  s3cmd->require_subcommand(1);
+  auto* s3uploads = s3cmd->add_subcommand("uploads", "list (and abort) unfinished multipart uploads under s3://BUCKET/PREFIX/");
+  std::string s3uploads_url, s3uploads_abort;
+  bool s3uploads_json = false, s3uploads_quiet = false;
+  S3Flags uploads_s3;
+  s3uploads->add_option("URL", s3uploads_url, "s3://BUCKET/PREFIX/")->required();
+  s3uploads->add_option("--abort-older-than", s3uploads_abort, "abort uploads started longer ago than this (7d, 12h, 30m, 0s)");
+  s3uploads->add_flag("--json", s3uploads_json, "print the list as JSON");
+  s3uploads->add_flag("-q,--quiet", s3uploads_quiet, "print errors only");
+  uploads_s3.add_to(s3uploads, false);
 
   // ferry recv
   auto* recv = app.add_subcommand("recv", "run a receiver in the foreground");
@@ -355,25 +448,50 @@ int main(int argc, char** argv) {
   }
 
   if (send->parsed()) {
-    auto url = parse_ferry_url(send_args.back());
-    if (!url) return fail(url.status());
-    if (Status st = sf.finish(argc, argv, *url); !st) return fail(st);
+    const bool to_s3 = s3::is_s3_url(send_args.back());
+    FerryUrl url;
+    if (!to_s3) {
+      auto parsed = parse_ferry_url(send_args.back());
+      if (!parsed) return fail(parsed.status());
+      url = *parsed;
+    }
+    if (Status st = sf.finish(argc, argv, url); !st) return fail(st);
     std::vector<std::string> sources(send_args.begin(), send_args.end() - 1);
     if (sources.empty() && sf.so.manifest_path.empty())
       return fail(Status(Error::kUsage, "nothing to send: give SRC... before the destination URL"));
-    return report_and_exit(send_files(sources, *url, sf.so), sf);
+    if (s3::is_s3_url(send_args.back())) {  // S3 destination
+      auto target = s3::parse_s3_url(send_args.back());
+      if (!target) return fail(target.status());
+      if (Status st = send_s3.finish(); !st) return fail(st);
+      return report_and_exit(s3::send_files(sources, *target, send_s3.o, sf.so), sf);
+    }
+    return report_and_exit(send_files(sources, url, sf.so), sf);
   }
 
   if (sync->parsed()) {
-    auto url = parse_ferry_url(sync_dest);
-    if (!url) return fail(url.status());
-    if (Status st = yf.finish(argc, argv, *url); !st) return fail(st);
-    TransferReport report = sync_tree(sync_src, *url, yf.so, sync_opts);
+    TransferReport report;
+    if (s3::is_s3_url(sync_dest)) {  // S3 destination
+      if (Status st = yf.finish(argc, argv, FerryUrl{}); !st) return fail(st);
+      auto target = s3::parse_s3_url(sync_dest);
+      if (!target) return fail(target.status());
+      if (Status st = sync_s3.finish(); !st) return fail(st);
+      report = s3::sync_tree(sync_src, *target, sync_s3.o, yf.so, sync_opts);
+    } else {
+      auto url = parse_ferry_url(sync_dest);
+      if (!url) return fail(url.status());
+      if (Status st = yf.finish(argc, argv, *url); !st) return fail(st);
+      report = sync_tree(sync_src, *url, yf.so, sync_opts);
+    }
     if (sync_opts.dry_run && report.status.is_ok() && !yf.json) print_plan(report, yf.verbose > 0);
     return report_and_exit(report, yf);
   }
 
   if (recv->parsed()) return run_recv(ro, recv_memory_text, recv_quiet, recv_verbose);
+
+  if (s3uploads->parsed()) {
+    set_verbosity(s3uploads_quiet, 0);
+    return run_s3_uploads(s3uploads_url, uploads_s3, s3uploads_abort, s3uploads_json);
+  }
 
   if (manifest->parsed()) {
     set_verbosity(manifest_quiet, 0);
