@@ -219,7 +219,7 @@ ferry_transfer() {
     local rc=0 t0 t1
     t0=$EPOCHREALTIME
     timeout --signal=INT --kill-after=10 "$tmo" "${in_a[@]}" "$FERRY" "${send[@]}" "${extra[@]}" \
-        "$src" "${url}dest/" >"$WORK/send.json" 2>"$WORK/send.err" || rc=$?
+        "$src" "$(ferry_url_path "$url" dest/)" >"$WORK/send.json" 2>"$WORK/send.err" || rc=$?
     t1=$EPOCHREALTIME
     echo "t0 $t0"
     echo "t1 $t1"

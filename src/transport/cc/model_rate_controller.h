@@ -14,9 +14,10 @@
 //    whole round's minimum RTT exceeds base RTT by the delay threshold (our own queue formed).
 //  - drain: pace at 1/2.885 x bw until bytes in flight <= BDP, removing the startup queue.
 //  - probe_bw: a cycle of rounds [up, down, cruise x N]. up probes for more bandwidth (gain 1.25,
-//    1.5 for high), down (0.75) removes the queue the probe made — only while the latest RTT
-//    sample shows one (> max(1 ms, base/64)), so an empty bottleneck is never left idle —
-//    cruise runs at 1.0. N is 6,
+//    1.5 for high), down (0.75) removes the queue the probe made — only down to the queue
+//    target, so the bottleneck is never left idle — and cruise holds a small standing queue
+//    (max(2 ms, base/32)): gain 1.03 below it, 1.0 above; pacing at exactly the estimate
+//    left the link idle whenever the estimate ran low. N is 6,
 //    or 1 while the last cycle found >= 10 % more bandwidth (fast regrowth after a yield).
 //  - probe_rtt: if no RTT sample matched the base RTT for 10 s, cap cwnd at BDP/2 for
 //    max(200 ms, base RTT) to drain our queue and re-measure. A higher minimum is accepted as
@@ -89,8 +90,10 @@ class ModelRateController final : public CongestionController {
   static constexpr uint64_t kMinRttWindowUs = 10'000'000;
   static constexpr uint64_t kProbeRttDurationUs = 200'000;
   static constexpr uint64_t kLowTargetDelayUs = 5'000;
-  // Queueing delay below which the down phase stops draining: 1 ms, or 1/64 of the base RTT.
-  uint64_t drain_target_us() const { return std::max<uint64_t>(1'000, min_rtt_us_ / 64); }
+  // The standing queue fair and high hold at the bottleneck while cruising (and the level the
+  // down phase drains to): 2 ms, or 1/32 of the base RTT (3 ms at 100 ms, 9 ms at 300 ms).
+  uint64_t queue_target_us() const { return std::max<uint64_t>(2'000, min_rtt_us_ / 32); }
+  double cruise_gain() const;
   uint64_t latest_queue_us_ = 0;  // latest RTT sample minus base RTT
 
  private:
