@@ -9,6 +9,7 @@ namespace {
 constexpr double kStartupGain = 2.885;  // 2/ln 2: doubles the delivery rate each round
 constexpr double kDownGain = 0.75;
 constexpr double kQueueFillGain = 1.03;
+constexpr double kStartupCwndGain = 2.0;
 constexpr double kFairUpGain = 1.25;
 constexpr double kHighUpGain = 1.5;
 constexpr double kCwndGain = 2.0;
@@ -76,6 +77,11 @@ void ModelRateController::update_min_rtt(uint64_t now_us, uint64_t rtt_us) {
   if (rtt_us == 0) return;
   if (min_rtt_us_ == 0 || rtt_us <= min_rtt_us_) {
     min_rtt_us_ = rtt_us;
+    min_rtt_stamp_us_ = now_us;
+    higher_min_rtt_probes_ = 0;
+  } else if (rtt_us <= min_rtt_us_ + queue_target_us()) {
+    // Within the standing queue we hold on purpose: the base RTT is confirmed, no probe_rtt
+    // needed (each one would halve the rate for a round trip every 10 s).
     min_rtt_stamp_us_ = now_us;
     higher_min_rtt_probes_ = 0;
   }
@@ -280,7 +286,9 @@ void ModelRateController::update_outputs(uint64_t /*bytes_in_flight*/) {
     cwnd_ = std::max<uint64_t>(32 * mtu, 2 * initial_rate_ / 5);
     return;
   }
-  const double cwnd_gain = state_ == State::kStartup ? kStartupGain
+  // Startup's window is 2 x BDP, not its pacing gain: in flight beyond BDP + a one-BDP buffer
+  // overflows the bottleneck in the round that finds its rate.
+  const double cwnd_gain = state_ == State::kStartup ? kStartupCwndGain
                            : cfg_.policy == Policy::kHigh ? kHighCwndGain
                                                            : kCwndGain;
   uint64_t w = bdp(cwnd_gain) + scale(bw_, cwnd_gain) * cfg_.max_ack_delay_us / 1'000'000 + 3 * mtu;

@@ -16,10 +16,10 @@
 //  - probe_bw: a cycle of rounds [up, down, cruise x N]. up probes for more bandwidth (gain 1.25,
 //    1.5 for high), down (0.75) removes the queue the probe made — only down to the queue
 //    target, so the bottleneck is never left idle — and cruise holds a small standing queue
-//    (max(2 ms, base/32)): gain 1.03 below it, 1.0 above; pacing at exactly the estimate
+//    (base/32 within [2 ms, 5 ms]): gain 1.03 below it, 1.0 above; pacing at exactly the estimate
 //    left the link idle whenever the estimate ran low. N is 6,
 //    or 1 while the last cycle found >= 10 % more bandwidth (fast regrowth after a yield).
-//  - probe_rtt: if no RTT sample matched the base RTT for 10 s, cap cwnd at BDP/2 for
+//  - probe_rtt: if no RTT sample came within the queue target of the base RTT for 10 s, cap cwnd at BDP/2 for
 //    max(200 ms, base RTT) to drain our queue and re-measure. A higher minimum is accepted as
 //    the new base RTT only after two such probes agree (route change), so a competing flow's
 //    standing queue cannot silently raise our baseline.
@@ -59,6 +59,7 @@
 // so that even a yielded low flow keeps measuring the path.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -91,8 +92,8 @@ class ModelRateController final : public CongestionController {
   static constexpr uint64_t kProbeRttDurationUs = 200'000;
   static constexpr uint64_t kLowTargetDelayUs = 5'000;
   // The standing queue fair and high hold at the bottleneck while cruising (and the level the
-  // down phase drains to): 2 ms, or 1/32 of the base RTT (3 ms at 100 ms, 9 ms at 300 ms).
-  uint64_t queue_target_us() const { return std::max<uint64_t>(2'000, min_rtt_us_ / 32); }
+  // down phase drains to): 1/32 of the base RTT, at least 2 ms and at most 5 ms.
+  uint64_t queue_target_us() const { return std::clamp<uint64_t>(min_rtt_us_ / 32, 2'000, 5'000); }
   double cruise_gain() const;
   uint64_t latest_queue_us_ = 0;  // latest RTT sample minus base RTT
 
