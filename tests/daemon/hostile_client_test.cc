@@ -120,7 +120,7 @@ TEST_F(DaemonHostileClientTest, EscapingDestinationsAreRefusedWithAnError) {
     EXPECT_TRUE(c.closed_by_peer()) << dest;
   }
   // A destination through the symlink is a plain relative name, so the session opens, but
-  // every path below it resolves through the link and is rejected (RESOLVE_BENEATH).
+  // every path below it resolves through the link and is rejected (no link is followed).
   {
     RawClient c(ferryd_->port());
     std::vector<uint8_t> p;

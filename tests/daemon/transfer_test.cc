@@ -59,12 +59,14 @@ TEST(DaemonTransferTest, FiftyConcurrentSendersAllArriveByteIdentical) {
 
 // UDP data path against the daemon: negotiated on the TLS control connection, datagram keys
 // from the TLS exporter, the receiver's UDP socket on an ephemeral port of the control
-// connection's local address.
+// connection's local address (udp_ports is validated but unused, and ferryd says so).
 TEST(DaemonTransferTest, UdpTransportToFerrydJustWorks) {
-  DaemonLayout layout;
+  DaemonLayout layout({"plates"}, "udp_ports = \"40000-40100\"\n");
   std::string token = layout.new_token("udp");
   Ferryd ferryd(layout.config_path);
   ASSERT_TRUE(ferryd.ready()) << ferryd.process().stderr_text();
+  EXPECT_NE(ferryd.process().stderr_text().find("udp_ports is not used"), std::string::npos)
+      << ferryd.process().stderr_text();
   TempDir src("udp-src");
   ASSERT_EQ(mkdir((src / "shot").c_str(), 0755), 0);
   write_random_file(src / "shot/plate.bin", 24 << 20, 5);
