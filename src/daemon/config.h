@@ -22,7 +22,7 @@ inline constexpr const char* kDefaultConfigPath = "/etc/ferry/ferryd.toml";
 
 struct ServerConfig {
   std::vector<std::string> listen = {"0.0.0.0:7400"};  // HOST:PORT each; port 0 = any free
-  std::string udp_ports;                               // "40000-40100" (reserved for the UDP transport)
+  std::string udp_ports;                               // "40000-40100": validated, not used (UDP binds an ephemeral port)
   uint16_t udp_first = 0, udp_last = 0;                // parsed udp_ports; 0 = none
   std::string state_dir = "/var/lib/ferry";
   log::Level log_level = log::Level::kInfo;

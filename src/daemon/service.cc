@@ -96,6 +96,11 @@ class Service {
                                                   {"url", (*r)->url()}});
       receivers_.push_back(std::move(*r));
     }
+    if (!config_.server.udp_ports.empty())
+      log::event(log::Level::kWarning,
+                 "udp_ports is not used: each UDP session binds an ephemeral port on the address its control "
+                 "connection reached",
+                 {{"config", config_.file}, {"udp_ports", config_.server.udp_ports}});
     if (config_.server.total_rate_cap != 0)
       log::event(log::Level::kWarning, "total_rate_cap is not enforced yet (only session_rate_cap is)",
                  {{"config", config_.file}});

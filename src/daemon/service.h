@@ -16,7 +16,7 @@ namespace ferry::daemon {
 
 struct BuildInfo {
   std::string version;  // "0.2.0"
-  int protocol = 1;     // highest wire protocol version
+  int protocol = 2;     // highest wire protocol version (protocol::kMaxVersion)
 };
 
 int run_service(const std::string& config_path, const BuildInfo& build);

@@ -202,19 +202,37 @@ inline std::string http_get(uint16_t port, const std::string& target, const std:
   return resp;
 }
 
-// A test daemon layout: <dir>/exports/<name> for each export, <dir>/state, and a config
-// with plaintext (the shim has no TLS until branch security merges), ports 0.
+// A test daemon layout: <dir>/exports/<name> for each export, <dir>/state, <dir>/outside (a
+// directory no export covers: tests check that nothing lands there), ports 0, and either
+// TLS with a certificate and key for 127.0.0.1 made by the openssl tool (the default), or
+// plaintext on both sides for tests about something else.
 struct DaemonLayout {
   TempDir dir{"ferryd"};
   std::string config_path;
+  bool plaintext = false;
   std::string exports_dir() const { return dir / "exports"; }
   std::string export_path(const std::string& name) const { return dir / ("exports/" + name); }
+  std::string outside() const { return dir / "outside"; }
+  std::string cert() const { return dir / "cert.pem"; }
+  std::string key() const { return dir / "key.pem"; }
 
   explicit DaemonLayout(const std::vector<std::string>& exports = {"plates"}, const std::string& extra_server = "",
-                        bool metrics = true, const std::string& listen = "127.0.0.1:0") {
+                        bool metrics = true, const std::string& listen = "127.0.0.1:0", bool plain = false)
+      : plaintext(plain) {
     mkdir(exports_dir().c_str(), 0755);
+    mkdir(outside().c_str(), 0755);
+    std::string tls = "plaintext = true\n";
+    if (!plaintext) {
+      // Self-signed, so the certificate is its own CA for --ca-file; the SAN matches the
+      // address the senders dial.
+      auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", key(), "-out", cert(), "-days", "2", "-subj", "/CN=ferryd-test", "-addext",
+                            "subjectAltName=IP:127.0.0.1"});
+      if (r.exit_code != 0) ADD_FAILURE() << "openssl could not make the test certificate: " << r.err;
+      tls = "cert = \"" + cert() + "\"\nkey = \"" + key() + "\"\n";
+    }
     std::string text = "[server]\nlisten = [\"" + listen + "\"]\nstate_dir = \"" + (dir / "state") +
-                       "\"\nlog_level = \"info\"\n" + extra_server + "\n[tls]\nplaintext = true\n";
+                       "\"\nlog_level = \"info\"\n" + extra_server + "\n[tls]\n" + tls;
     for (const auto& e : exports) {
       mkdir(export_path(e).c_str(), 0755);
       text += "\n[[export]]\nname = \"" + e + "\"\npath = \"" + export_path(e) + "\"\n";
@@ -223,7 +241,48 @@ struct DaemonLayout {
     config_path = dir / "ferryd.toml";
     write_text(config_path, text);
   }
+
+  // A real token from `ferryd token new`, "" (and a test failure) if it could not be made.
+  std::string new_token(const std::string& name, const std::vector<std::string>& grants = {"plates:rw"},
+                        const std::string& expires = "") const {
+    std::vector<std::string> args = {FERRYD_BINARY, "token", "new", "--config", config_path, "--name", name};
+    for (const auto& g : grants) {
+      args.push_back("--grant");
+      args.push_back(g);
+    }
+    if (!expires.empty()) {
+      args.push_back("--expires");
+      args.push_back(expires);
+    }
+    auto r = run_command(args);
+    if (r.exit_code != 0 || r.out.size() < 2) {
+      ADD_FAILURE() << "ferryd token new failed: " << r.err;
+      return "";
+    }
+    return r.out.substr(0, r.out.find('\n'));
+  }
+
+  // `ferry send` with the token and TLS settings that match this daemon (the client
+  // verifies the daemon's certificate with --ca-file), then `rest` (options, SRC..., URL).
+  std::vector<std::string> send_args(const std::string& token, const std::vector<std::string>& rest) const {
+    std::vector<std::string> args = {FERRY_BINARY, "send", "--token", token};
+    if (plaintext) {
+      args.push_back("--plaintext");
+    } else {
+      args.push_back("--ca-file");
+      args.push_back(cert());
+    }
+    args.insert(args.end(), rest.begin(), rest.end());
+    return args;
+  }
 };
+
+// The value of an unlabelled sample in a Prometheus text body, or -1 when it is absent.
+inline int64_t metric_value(const std::string& body, const std::string& name) {
+  size_t at = body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(body.substr(at + name.size() + 2));
+}
 
 // Starts ferryd on a layout and waits until it is ready; port() is its receiver port.
 class Ferryd {
@@ -235,17 +294,35 @@ class Ferryd {
     if (!port.empty() && port != " ") port_ = static_cast<uint16_t>(std::stoi(port));
     std::string m = proc_.wait_for("msg=\"metrics endpoint\" addr=127\\.0\\.0\\.1:([0-9]+)", std::chrono::milliseconds(0));
     if (!m.empty() && m != " ") metrics_port_ = static_cast<uint16_t>(std::stoi(m));
+    std::string fp = proc_.wait_for("msg=listening .*fp=(sha256:[0-9a-f]+)", std::chrono::milliseconds(0));
+    if (fp != " ") fingerprint_ = fp;
   }
   bool ready() const { return ready_ && port_ != 0; }
   uint16_t port() const { return port_; }
   uint16_t metrics_port() const { return metrics_port_; }
+  // "sha256:<hex>" of the certificate ferryd serves, from its "listening" log line ("" plaintext).
+  const std::string& fingerprint() const { return fingerprint_; }
   Process& process() { return proc_; }
+  // GET /metrics; "" when there is no endpoint or it does not answer.
+  std::string metrics() const { return metrics_port_ ? http_get(metrics_port_, "/metrics") : ""; }
+  // Polls /metrics until `name` reaches `at_least` (the daemon counts on its network
+  // thread, possibly just after the client saw the outcome); returns the last value.
+  int64_t wait_metric(const std::string& name, int64_t at_least) const {
+    int64_t v = -1;
+    for (int i = 0; i < 250; ++i) {
+      v = metric_value(metrics(), name);
+      if (v >= at_least) break;
+      usleep(20'000);
+    }
+    return v;
+  }
   std::string url(const std::string& path) const { return "ferry://127.0.0.1:" + std::to_string(port_) + "/" + path; }
 
  private:
   Process proc_;
   uint16_t port_ = 0;
   uint16_t metrics_port_ = 0;
+  std::string fingerprint_;
   bool ready_ = false;
 };
 

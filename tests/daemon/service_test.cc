@@ -79,6 +79,7 @@ TEST(ServiceTest, WatchdogForAnotherPidIsIgnored) {
 
 TEST(ServiceTest, SighupWithBrokenConfigKeepsServingTheOldOne) {
   DaemonLayout layout;
+  std::string token = layout.new_token("hup");
   Ferryd ferryd(layout.config_path);
   ASSERT_TRUE(ferryd.ready()) << ferryd.process().stderr_text();
   std::string good = read_text(layout.config_path);
@@ -92,7 +93,7 @@ TEST(ServiceTest, SighupWithBrokenConfigKeepsServingTheOldOne) {
   // Still serving, from the old config.
   TempDir src("hup-src");
   write_random_file(src / "a.bin", 1 << 20, 1);
-  auto send = run_command({FERRY_BINARY, "send", "-q", src / "a.bin", ferryd.url("plates/after-bad-hup")});
+  auto send = run_command(layout.send_args(token, {"-q", src / "a.bin", ferryd.url("plates/after-bad-hup")}));
   ASSERT_EQ(send.exit_code, 0) << send.err << ferryd.process().stderr_text();
   EXPECT_EQ(hash_file(src / "a.bin"), hash_file(layout.export_path("plates") + "/after-bad-hup/a.bin"));
   std::string metrics = http_get(ferryd.metrics_port(), "/metrics");
@@ -116,23 +117,25 @@ TEST(ServiceTest, SighupWithBrokenConfigKeepsServingTheOldOne) {
 }
 
 TEST(ServiceTest, SigtermDuringTransferExitsCleanlyAndARestartLetsTheSenderFinish) {
-  DaemonLayout layout({"plates"}, "shutdown_grace = \"10s\"\n", /*metrics=*/false);
+  // The session rate cap (400 Mbit/s = 50 MB/s) keeps the 144 MiB transfer running for
+  // about 3 s, so SIGTERM lands mid-transfer and the 1 s grace ends the session early.
+  DaemonLayout layout({"plates"}, "shutdown_grace = \"1s\"\nsession_rate_cap = \"400Mbit\"\n", /*metrics=*/false);
+  std::string token = layout.new_token("term");
   TempDir src("term-src");
-  // Enough data (with an fsync per file on the receiver) that SIGTERM lands mid-transfer.
   mkdir((src / "seq").c_str(), 0755);
   for (int i = 0; i < 48; ++i) write_random_file(src / ("seq/f." + std::to_string(1000 + i) + ".exr"), 3 << 20, i);
 
   auto ferryd = std::make_unique<Ferryd>(layout.config_path);
   ASSERT_TRUE(ferryd->ready()) << ferryd->process().stderr_text();
   uint16_t port = ferryd->port();
-  Process sender({FERRY_BINARY, "send", "--json", "--no-progress", "--retry-timeout", "120", src / "seq",
-                  ferryd->url("plates/shot")});
-  ASSERT_NE(ferryd->process().wait_for("msg=\"session [0-9a-f]+ from sender"), "") << ferryd->process().stderr_text();
+  Process sender(layout.send_args(token, {"--json", "--no-progress", "--retry-timeout", "120", src / "seq",
+                                          ferryd->url("plates/shot")}));
+  ASSERT_NE(ferryd->process().wait_for("session [0-9a-f]+ from sender"), "") << ferryd->process().stderr_text();
   ferryd->process().signal(SIGTERM);
-  // Exits 0 within the grace period (10 s; the bound here is generous for a loaded machine).
+  // Exits 0 within the grace period (1 s; the bound here is generous for a loaded machine).
   EXPECT_EQ(ferryd->process().wait_exit(std::chrono::seconds(25)), 0) << ferryd->process().stderr_text();
   std::string log = ferryd->process().stderr_text();
-  EXPECT_NE(log.find("msg=stopping signal=SIGTERM grace_ms=10000"), std::string::npos) << log;
+  EXPECT_NE(log.find("msg=stopping signal=SIGTERM grace_ms=1000"), std::string::npos) << log;
   EXPECT_NE(log.find("msg=stopped"), std::string::npos) << log;
   // Nothing half-written under a final name: every file present is complete.
   std::map<std::string, TreeItem> partial;
