@@ -50,7 +50,8 @@ SEED=${SEED:-1}                                 # linkemu loss seed
 LOSS_REVERSE=${LOSS_REVERSE:-same}              # loss of the B->A (ACK) direction: same or a probability
 UDP_POLICY=${UDP_POLICY:-}                      # --policy for rows 1-3 and 6 (empty: ferry's default)
 UDP_TARGET_RATE=${UDP_TARGET_RATE:-800M}                 # above the link: the controller must find the bottleneck itself
-UDP_MIN_RATE=${UDP_MIN_RATE:-50M}
+UDP_MIN_RATE=${UDP_MIN_RATE:-50M}                # rows 1-3 and 6
+COMPETE_MIN_RATE=${COMPETE_MIN_RATE:-}          # rows 4-5 (empty: no --min-rate, which would be a floor a scavenger cannot go below)
 LOOPBACK_TARGET_RATE=${LOOPBACK_TARGET_RATE:-10G}
 TCP_STREAMS=${TCP_STREAMS:-4}
 COMPETE_TRANSPORT=${COMPETE_TRANSPORT:-udp}     # rows 4-5: tcp = ferry over TCP instead (policy ignored)
@@ -209,7 +210,10 @@ ferry_transfer() {
     local -a send=(send --no-progress --json --compress none)
     local -a extra=()
     if [[ $mode == udp ]]; then
-        send+=(--transport udp --target-rate "$target" --min-rate "$UDP_MIN_RATE")
+        send+=(--transport udp --target-rate "$target")
+        local min_rate=$UDP_MIN_RATE
+        [[ $policy == low || -n ${COMPETING:-} ]] && min_rate=$COMPETE_MIN_RATE
+        [[ -n $min_rate ]] && send+=(--min-rate "$min_rate")
         [[ -n $policy ]] && send+=(--policy "$policy")
         [[ -n $FERRY_UDP_ARGS ]] && read -r -a extra <<<"$FERRY_UDP_ARGS"
     else
@@ -321,7 +325,7 @@ compete() {
     local cpid=$!
     sleep "$COMPETE_WARMUP"
     kill -0 "$cpid" 2>/dev/null || bail "the iperf3 cubic flow ended early: $(head -c 300 "$WORK/iperf.json")"
-    ferry_transfer link "$COMPETE_TRANSPORT" "$policy" "$SRC_COMPETE" "$tmo" >"$WORK/ferry.kv"
+    COMPETING=1 ferry_transfer link "$COMPETE_TRANSPORT" "$policy" "$SRC_COMPETE" "$tmo" >"$WORK/ferry.kv"
     cat "$WORK/ferry.kv"
     kill -INT "$cpid" 2>/dev/null || true
     wait "$cpid" 2>/dev/null || true
@@ -457,7 +461,7 @@ fmt='%-22s %9s %9s %9s %9s %9s %8s %6s %9s %12s %12s %9s\n'
     echo "# ferry UDP/WAN benchmark -- $(host_stamp)"
     echo "# link: linkemu $RATE each way, queue 1 BDP, loss both ways (B->A: $LOSS_REVERSE), seed $SEED; file $(human "$BYTES") (rows 4-5: $(human "$COMPETE_BYTES") over ferry $COMPETE_TRANSPORT vs cubic), random data in $BENCH_TMPDIR"
     echo "# TCP congestion control of ferry tcp (system default): $(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo '?')"
-    echo "# ferry: $FERRY ($(ferry_version)); udp policy rows 1-3/6: ${UDP_POLICY:-default}, --target-rate $UDP_TARGET_RATE --min-rate $UDP_MIN_RATE; tcp: --streams $TCP_STREAMS; iperf3: single flow, ${IPERF_SECONDS}s"
+    echo "# ferry: $FERRY ($(ferry_version)); udp policy rows 1-3/6: ${UDP_POLICY:-default}, --target-rate $UDP_TARGET_RATE --min-rate $UDP_MIN_RATE (rows 4-5 and low: ${COMPETE_MIN_RATE:-none}); tcp: --streams $TCP_STREAMS; iperf3: single flow, ${IPERF_SECONDS}s"
     echo "# Mbit/s = 10^6 bit/s of goodput; ferry from file bytes / wall time; iperf3 receiver-reported; ~ = timed out, estimated from linkemu's forwarded bytes"
     echo
     # shellcheck disable=SC2059
