@@ -4,6 +4,9 @@
 #include <cstring>
 #include <set>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -143,21 +146,29 @@ asio::awaitable<Status> SenderSession::open_session() {
   established_ = true;
   if (udp) co_return co_await open_udp(opened->session_id);
 
+  // Set up every data stream concurrently; the first failure (in stream order) wins.
+  std::vector<Result<std::shared_ptr<FrameSocket>>> joined(streams, Status(Error::kInternal, "stream not set up"));
+  size_t pending = streams;
+  asio::steady_timer all_done(io_, asio::steady_timer::time_point::max());
   for (uint16_t i = 0; i < streams; ++i) {
-    auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout, tls);
-    if (!conn) co_return conn.status();
-    auto& sock = *conn;
-    sock->on_write_error([weak](const Status& s) {
-      if (auto self = weak.lock()) self->fail(s);
-    });
-    auto w = co_await client_handshake(*sock, token);
-    if (!w) co_return w.status();
-    sock->send(protocol::encode(protocol::JoinStream{opened->session_id, i}));
-    auto joined = co_await sock->read_frame();
-    if (!joined) co_return joined.status();
-    if (joined->type != protocol::FrameType::kStreamJoined)
-      co_return unexpected_frame(*joined, protocol::FrameType::kStreamJoined, sock->peer());
-    data_streams_.push_back(sock);
+    asio::co_spawn(
+        io_,
+        [this, &joined, tls, token, sid = opened->session_id, i]() -> asio::awaitable<void> {
+          joined[i] = co_await join_stream(tls, token, sid, i);
+        },
+        [&joined, &pending, &all_done, i](std::exception_ptr e) {
+          if (e) joined[i] = Status(Error::kInternal, "data stream " + std::to_string(i) + " setup failed");
+          if (--pending == 0) all_done.cancel();
+        });
+  }
+  while (pending > 0) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  for (auto& j : joined) {
+    if (!j) {
+      for (auto& other : joined)
+        if (other) (*other)->close();
+      co_return j.status();
+    }
+    data_streams_.push_back(*j);
   }
   transport_ = std::make_shared<TcpChunkSender>(data_streams_);
   log::debug("session open with " + control_->peer() + ", " + std::to_string(streams) + " data streams");
@@ -219,6 +230,34 @@ asio::awaitable<Status> SenderSession::open_udp(const protocol::Id128& session_i
   log::debug("session open with " + control_->peer() + ", data over UDP to port " + std::to_string(accept->port) +
              ", policy " + options_.policy);
   co_return Status::ok();
+}
+
+asio::awaitable<Result<std::shared_ptr<FrameSocket>>> SenderSession::join_stream(std::shared_ptr<TlsContext> tls,
+                                                                               std::string token,
+                                                                               protocol::Id128 session_id,
+                                                                               uint16_t index) {
+  auto conn = co_await connect_frame_socket(dest_.host, dest_.port, options_.connect_timeout, tls);
+  if (!conn) co_return conn.status();
+  auto sock = *conn;
+  sock->on_write_error([weak = weak_from_this()](const Status& s) {
+    if (auto self = weak.lock()) self->fail(s);
+  });
+  auto w = co_await client_handshake(*sock, token);
+  if (!w) {
+    sock->close();
+    co_return w.status();
+  }
+  sock->send(protocol::encode(protocol::JoinStream{session_id, index}));
+  auto joined = co_await sock->read_frame();
+  if (!joined) {
+    sock->close();
+    co_return joined.status();
+  }
+  if (joined->type != protocol::FrameType::kStreamJoined) {
+    sock->close();
+    co_return unexpected_frame(*joined, protocol::FrameType::kStreamJoined, sock->peer());
+  }
+  co_return sock;
 }
 
 void SenderSession::send_file_list() {

@@ -78,7 +78,10 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
 
   asio::awaitable<Status> open_session();
   asio::awaitable<Status> open_udp(const protocol::Id128& session_id);
-  asio::awaitable<Status> join_data_streams(const std::string& session_id_hex, const protocol::Id128& sid);
+  // One data stream: connect, TLS, HELLO/AUTH, JOIN_STREAM. All of a session's streams are set
+  // up at once, so a long path pays these round trips once, not once per stream.
+  asio::awaitable<Result<std::shared_ptr<FrameSocket>>> join_stream(std::shared_ptr<TlsContext> tls, std::string token,
+                                                                  protocol::Id128 session_id, uint16_t index);
   void send_file_list();
   Status handle_control_frame(const Frame& frame);
   Status on_plan(const protocol::FilePlan& plan);
