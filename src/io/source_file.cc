@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <vector>
 
 namespace ferry {
 
@@ -46,6 +48,19 @@ Status SourceFile::read_at(uint64_t offset, uint8_t* dst, size_t len) const {
     offset += static_cast<uint64_t>(n);
   }
   return Status::ok();
+}
+
+Result<Hash128> hash_source_file(const std::string& path, uint64_t size) {
+  auto src = SourceFile::open(path, size);
+  if (!src) return src.status();
+  StreamingHash128 h;
+  std::vector<uint8_t> buf(1 << 20);
+  for (uint64_t off = 0; off < size; off += buf.size()) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+    if (Status st = (*src)->read_at(off, buf.data(), n); !st) return st;
+    h.update(buf.data(), n);
+  }
+  return h.digest();
 }
 
 }  // namespace ferry

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "codec/hash.h"
 #include "ferry/status.h"
 #include "io/unique_fd.h"
 
@@ -30,5 +31,9 @@ class SourceFile {
   std::string path_;
   uint64_t size_;
 };
+
+// XXH3-128 of a whole local file of `size` bytes, read through SourceFile (so a file that
+// shrank is an error naming it). For sync --checksum and S3's metadata comparison.
+Result<Hash128> hash_source_file(const std::string& path, uint64_t size);
 
 }  // namespace ferry

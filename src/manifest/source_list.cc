@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/log.h"
 #include "io/safe_path.h"
 #include "manifest/manifest_file.h"
 
@@ -243,6 +244,47 @@ std::vector<FileEntry> apply_filter(std::vector<FileEntry> entries, const PathFi
   }
   entries.resize(kept);
   return entries;
+}
+
+Result<std::vector<FileEntry>> select_sources(const std::vector<std::string>& sources, const SendOptions& options,
+                                              const PathFilter& filter) {
+  Result<std::vector<FileEntry>> files = std::vector<FileEntry>{};
+  if (!options.manifest_path.empty() || !options.files_from.empty()) {
+    if (sources.size() > 1) return Status(Error::kUsage, "with --manifest or --files-from, give at most one SRC (the directory the listed paths are relative to)");
+    std::string root = sources.empty() ? "" : sources[0];
+    if (!options.manifest_path.empty()) {
+      if (root.empty()) {
+        auto reader = ManifestReader::open(options.manifest_path);
+        if (!reader) return reader.status();
+        root = reader->root();
+      }
+      files = entries_from_manifest(options.manifest_path, root);
+    } else {
+      if (root.empty()) return Status(Error::kUsage, "--files-from needs the directory its paths are relative to as SRC");
+      files = entries_from_list(options.files_from, root);
+    }
+  } else {
+    ScanOptions scan_options;
+    scan_options.follow_symlinks = options.follow_symlinks;
+    files = scan_sources(sources, scan_options, [](const std::string& m) { log::warning(m); });
+  }
+  if (!files) return files.status();
+  if (!filter.empty()) return apply_filter(std::move(*files), filter);
+  return files;
+}
+
+Result<PathFilter> build_filter(const SendOptions& options) {
+  std::vector<FilterRule> rules;
+  for (const auto& r : options.filters) rules.push_back({r.include, r.pattern});
+  return PathFilter::build(rules);
+}
+
+Result<std::string> sync_source(const std::string& source_dir, const SendOptions& options) {
+  if (!options.manifest_path.empty() || !options.files_from.empty())
+    return Status(Error::kUsage, "ferry sync mirrors a directory; --manifest and --files-from are for ferry send");
+  std::string src = source_dir;
+  while (src.size() > 1 && src.back() == '/') src.pop_back();
+  return src + "/";
 }
 
 }  // namespace ferry

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/options.h"
 #include "ferry/status.h"
 #include "manifest/file_entry.h"
 #include "manifest/path_filter.h"
@@ -42,5 +43,17 @@ Result<std::vector<FileEntry>> entries_from_list(const std::string& list_path,
 // Expects directories to precede their contents (scanner / canonical order); the relative
 // order of the kept entries is unchanged.
 std::vector<FileEntry> apply_filter(std::vector<FileEntry> entries, const PathFilter& f);
+
+// What a send or sync transfers, from its options: the scanned SRCs, or exactly the files of
+// --manifest / --files-from (relative to the single SRC), then the --include/--exclude rules.
+Result<std::vector<FileEntry>> select_sources(const std::vector<std::string>& sources, const SendOptions& options,
+                                              const PathFilter& filter);
+// The PathFilter of options.filters (kUsage for a bad pattern).
+Result<PathFilter> build_filter(const SendOptions& options);
+
+// `ferry sync SRC`: rsync's "SRC/ DEST/" — the contents of SRC whatever its trailing slash,
+// as the single source to scan ("dir/"). --manifest and --files-from are kUsage: sync
+// mirrors a directory.
+Result<std::string> sync_source(const std::string& source_dir, const SendOptions& options);
 
 }  // namespace ferry

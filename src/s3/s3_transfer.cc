@@ -20,52 +20,6 @@
 namespace ferry::s3 {
 namespace {
 
-Result<std::vector<FileEntry>> select_sources(const std::vector<std::string>& sources, const SendOptions& options,
-                                              const PathFilter& filter) {
-  Result<std::vector<FileEntry>> files = std::vector<FileEntry>{};
-  if (!options.manifest_path.empty() || !options.files_from.empty()) {
-    if (sources.size() > 1) return Status(Error::kUsage, "with --manifest or --files-from, give at most one SRC");
-    std::string root = sources.empty() ? "" : sources[0];
-    if (!options.manifest_path.empty()) {
-      if (root.empty()) {
-        auto reader = ManifestReader::open(options.manifest_path);
-        if (!reader) return reader.status();
-        root = reader->root();
-      }
-      files = entries_from_manifest(options.manifest_path, root);
-    } else {
-      if (root.empty()) return Status(Error::kUsage, "--files-from needs the directory its paths are relative to as SRC");
-      files = entries_from_list(options.files_from, root);
-    }
-  } else {
-    ScanOptions so;
-    so.follow_symlinks = options.follow_symlinks;
-    files = scan_sources(sources, so, [](const std::string& m) { log::warning(m); });
-  }
-  if (!files) return files.status();
-  if (!filter.empty()) return apply_filter(std::move(*files), filter);
-  return files;
-}
-
-Result<PathFilter> build_filter(const SendOptions& options) {
-  std::vector<FilterRule> rules;
-  for (const auto& r : options.filters) rules.push_back({r.include, r.pattern});
-  return PathFilter::build(rules);
-}
-
-Result<Hash128> hash_file(const FileEntry& e) {
-  auto src = SourceFile::open(e.source_path, e.size);
-  if (!src) return src.status();
-  StreamingHash128 h;
-  std::vector<uint8_t> buf(1 << 20);
-  for (uint64_t off = 0; off < e.size; off += buf.size()) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.size - off));
-    if (Status st = (*src)->read_at(off, buf.data(), n); !st) return st;
-    h.update(buf.data(), n);
-  }
-  return h.digest();
-}
-
 // The status of a run from its files: all good -> ok; every attempted file failed -> the
 // most severe of their errors; some failed -> kPartial naming the first.
 Status overall_status(const TransferReport& r, const Status& first_error, uint64_t attempted) {
@@ -188,7 +142,7 @@ class Transfer {
     if (!checksum && head->meta("ferry-mtime") == std::to_string(e.mtime_ns)) return true;
     std::string stored = head->meta("ferry-xxh3");
     if (stored.empty()) return false;
-    auto h = hash_file(e);
+    auto h = hash_source_file(e.source_path, e.size);
     if (!h) return h.status();
     return h->hex() == stored;
   }
@@ -313,14 +267,13 @@ TransferReport send_files(const std::vector<std::string>& sources, const S3Targe
 
 TransferReport sync_tree(const std::string& source_dir, const S3Target& target, const S3Options& s3,
                          const SendOptions& options, const SyncOptions& sync) {
-  if (!options.manifest_path.empty() || !options.files_from.empty()) {
+  auto src = sync_source(source_dir, options);
+  if (!src) {
     TransferReport r;
-    r.status = Status(Error::kUsage, "ferry sync mirrors a directory; --manifest and --files-from are for ferry send");
+    r.status = src.status();
     return r;
   }
-  std::string src = source_dir;
-  while (src.size() > 1 && src.back() == '/') src.pop_back();
-  return Transfer(target, s3, options).run({src + "/"}, &sync);
+  return Transfer(target, s3, options).run({*src}, &sync);
 }
 
 Result<UploadListing> list_uploads(const S3Target& target, const S3Options& s3,

@@ -144,41 +144,6 @@ Status validate_send_options(const SendOptions& o) {
 
 namespace {
 
-// The entries to send: scanned SRCs, or exactly a manifest's or a list's files; then the
-// include/exclude rules.
-Result<std::vector<FileEntry>> select_sources(const std::vector<std::string>& sources, const SendOptions& options,
-                                              const PathFilter& filter) {
-  Result<std::vector<FileEntry>> files = std::vector<FileEntry>{};
-  if (!options.manifest_path.empty() || !options.files_from.empty()) {
-    if (sources.size() > 1) return Status(Error::kUsage, "with --manifest or --files-from, give at most one SRC (the directory the listed paths are relative to)");
-    std::string root = sources.empty() ? "" : sources[0];
-    if (!options.manifest_path.empty()) {
-      if (root.empty()) {
-        auto reader = ManifestReader::open(options.manifest_path);
-        if (!reader) return reader.status();
-        root = reader->root();
-      }
-      files = entries_from_manifest(options.manifest_path, root);
-    } else {
-      if (root.empty()) return Status(Error::kUsage, "--files-from needs the directory its paths are relative to as SRC");
-      files = entries_from_list(options.files_from, root);
-    }
-  } else {
-    ScanOptions scan_options;
-    scan_options.follow_symlinks = options.follow_symlinks;
-    files = scan_sources(sources, scan_options, [](const std::string& m) { log::warning(m); });
-  }
-  if (!files) return files.status();
-  if (!filter.empty()) return apply_filter(std::move(*files), filter);
-  return files;
-}
-
-Result<PathFilter> build_filter(const SendOptions& options) {
-  std::vector<FilterRule> rules;
-  for (const auto& r : options.filters) rules.push_back({r.include, r.pattern});
-  return PathFilter::build(rules);
-}
-
 TransferReport transfer(const std::vector<std::string>& sources, const FerryUrl& dest, const SendOptions& options,
                         const SyncOptions* sync) {
   TransferReport total;
@@ -248,15 +213,13 @@ TransferReport send_files(const std::vector<std::string>& sources, const FerryUr
 
 TransferReport sync_tree(const std::string& source_dir, const FerryUrl& dest, const SendOptions& options,
                          const SyncOptions& sync) {
-  if (!options.manifest_path.empty() || !options.files_from.empty()) {
+  auto src = sync_source(source_dir, options);
+  if (!src) {
     TransferReport r;
-    r.status = Status(Error::kUsage, "ferry sync mirrors a directory; --manifest and --files-from are for ferry send");
+    r.status = src.status();
     return r;
   }
-  // rsync's "SRC/ DEST/": the contents of SRC, whatever the trailing slash.
-  std::string src = source_dir;
-  while (src.size() > 1 && src.back() == '/') src.pop_back();
-  return transfer({src + "/"}, dest, options, &sync);
+  return transfer({*src}, dest, options, &sync);
 }
 
 }  // namespace ferry

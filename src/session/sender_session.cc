@@ -752,16 +752,8 @@ void SenderSession::plan_sync() {
           if (!sync_->checksum) {
             same = d->mtime_ns == e.mtime_ns;
           } else if (it->second.has_hash) {
-            auto src = SourceFile::open(e.source_path, e.size);
-            StreamingHash128 h;
-            std::vector<uint8_t> buf(1 << 20);
-            bool ok = static_cast<bool>(src);
-            for (uint64_t off = 0; ok && off < e.size; off += buf.size()) {
-              size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.size - off));
-              ok = static_cast<bool>((*src)->read_at(off, buf.data(), n));
-              h.update(buf.data(), n);
-            }
-            same = ok && h.digest() == it->second.hash;
+            auto h = hash_source_file(e.source_path, e.size);
+            same = h && *h == it->second.hash;
           }
           break;
       }

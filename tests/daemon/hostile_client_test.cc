@@ -14,30 +14,6 @@ namespace {
 
 using namespace ferry::protocol;
 
-FileListEntry regular(uint32_t id, const std::string& path, uint64_t size) {
-  FileListEntry e;
-  e.file_id = id;
-  e.entry.path = path;
-  e.entry.type = FileType::kRegular;
-  e.entry.mode = 0644;
-  e.entry.size = size;
-  return e;
-}
-
-// Plan entries until every file id in [0, n) has one (or the daemon stops answering).
-std::map<uint32_t, PlanEntry> read_plans(RawClient& c, size_t n) {
-  std::map<uint32_t, PlanEntry> plans;
-  FrameType t{};
-  std::vector<uint8_t> p;
-  while (plans.size() < n && c.read_frame(&t, &p)) {
-    if (t != FrameType::kFilePlan) break;
-    auto plan = decode_file_plan(p);
-    if (!plan) break;
-    for (auto& e : plan->entries) plans[e.file_id] = e;
-  }
-  return plans;
-}
-
 class DaemonHostileClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -80,22 +56,7 @@ TEST_F(DaemonHostileClientTest, EscapingAbsoluteSymlinkAndOverlongPathsAreReject
   ASSERT_TRUE(c.connected());
   std::vector<uint8_t> p;
   ASSERT_EQ(c.open_session(token_, "plates", &p), FrameType::kSessionOpened) << ferryd_->process().stderr_text();
-  FileList list;
-  list.entries = {regular(0, "../x", 5),          regular(1, "/etc/x", 5),
-                  regular(2, "a/../../x", 5),     regular(3, "evil/x", 5),
-                  regular(4, std::string(300, 'n'), 5), regular(5, "a//b", 5),
-                  regular(6, "ok.txt", 5)};
-  FileListEntry dir;
-  dir.file_id = 7;
-  dir.entry.path = "evil/newdir";
-  dir.entry.type = FileType::kDirectory;
-  list.entries.push_back(dir);
-  FileListEntry link;
-  link.file_id = 8;
-  link.entry.path = "evil/link";
-  link.entry.type = FileType::kSymlink;
-  link.entry.link_target = "/etc/passwd";
-  list.entries.push_back(link);
+  FileList list = escaping_file_list();
   c.send_bytes(encode(list));
   c.send_bytes(encode(FileListEnd{9}));
   auto plans = read_plans(c, 9);

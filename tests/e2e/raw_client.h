@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -107,5 +108,52 @@ class RawClient {
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
 };
+
+// A regular-file FILE_LIST entry, for hand-built file lists.
+inline protocol::FileListEntry regular(uint32_t id, const std::string& path, uint64_t size) {
+  protocol::FileListEntry e;
+  e.file_id = id;
+  e.entry.path = path;
+  e.entry.type = FileType::kRegular;
+  e.entry.mode = 0644;
+  e.entry.size = size;
+  return e;
+}
+
+// Collects plan entries until every file id in [0, n) has one (or the peer stops answering).
+inline std::map<uint32_t, protocol::PlanEntry> read_plans(RawClient& c, size_t n) {
+  std::map<uint32_t, protocol::PlanEntry> plans;
+  protocol::FrameType t{};
+  std::vector<uint8_t> p;
+  while (plans.size() < n && c.read_frame(&t, &p)) {
+    if (t != protocol::FrameType::kFilePlan) break;
+    auto plan = protocol::decode_file_plan(p);
+    if (!plan) break;
+    for (auto& e : plan->entries) plans[e.file_id] = e;
+  }
+  return plans;
+}
+
+// Nine entries a receiver must refuse but one, with a symlink `evil` in the root pointing
+// outside it: ids 0-5 escaping, absolute, through-symlink, 300-byte-component and
+// non-canonical file paths, 6 "ok.txt" (fine), 7 a directory and 8 a symlink through `evil`.
+inline protocol::FileList escaping_file_list() {
+  protocol::FileList list;
+  list.entries = {regular(0, "../x", 5),    regular(1, "/etc/x", 5), regular(2, "a/../../x", 5),
+                  regular(3, "evil/x", 5),  regular(4, std::string(300, 'n'), 5),
+                  regular(5, "a//b", 5),    regular(6, "ok.txt", 5)};
+  protocol::FileListEntry dir;
+  dir.file_id = 7;
+  dir.entry.path = "evil/newdir";
+  dir.entry.type = FileType::kDirectory;
+  list.entries.push_back(dir);
+  protocol::FileListEntry link;
+  link.file_id = 8;
+  link.entry.path = "evil/link";
+  link.entry.type = FileType::kSymlink;
+  link.entry.link_target = "/etc/passwd";
+  list.entries.push_back(link);
+  return list;
+}
 
 }  // namespace ferry::test

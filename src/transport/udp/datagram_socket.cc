@@ -42,7 +42,9 @@ Status DatagramSocket::open(const udp_endpoint& local, const std::string& what) 
   set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, kSocketBuffer);
   set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, kSocketBuffer);
   int on = 1;
-  gro_ = setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on) == 0;
+  // GRO is an optimisation: receive() splits super-packets by the cmsg's segment size when
+  // the kernel coalesced any, and takes datagrams one by one otherwise.
+  setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on);
   recv_area_.resize(kRecvSlot * kRecvSlots);
   return Status::ok();
 }
@@ -52,7 +54,6 @@ Status DatagramSocket::connect(const udp_endpoint& peer) {
   socket_.connect(peer, ec);
   if (ec) return Status(Error::kNetwork, "UDP connect to " + peer.address().to_string() + ":" +
                                              std::to_string(peer.port()) + ": " + ec.message());
-  connected_ = true;
   return Status::ok();
 }
 
@@ -68,13 +69,14 @@ void DatagramSocket::close() {
 }
 
 Result<size_t> DatagramSocket::send(const DatagramBatch& batch, size_t first, const udp_endpoint* to) {
-  if (!gso_) return send_plain(batch, first, to);
   const int fd = socket_.native_handle();
   size_t offset = 0;
   for (size_t i = 0; i < first; ++i) offset += batch.lengths[i];
   size_t i = first;
   while (i < batch.count()) {
-    // Group runs of equal-size datagrams (the last of a run may be shorter) into GSO sends.
+    // Group runs of equal-size datagrams (the last of a run may be shorter) into GSO sends;
+    // without GSO every group is one datagram.
+    const size_t max_segments = gso_ ? kMaxGsoSegments : 1;
     mmsghdr msgs[kMaxMessagesPerCall];
     iovec iovs[kMaxMessagesPerCall];
     alignas(cmsghdr) char control[kMaxMessagesPerCall][CMSG_SPACE(sizeof(uint16_t))];
@@ -85,7 +87,7 @@ Result<size_t> DatagramSocket::send(const DatagramBatch& batch, size_t first, co
     while (j < batch.count() && n < kMaxMessagesPerCall) {
       const uint16_t seg = batch.lengths[j];
       size_t k = j, bytes = 0;
-      while (k < batch.count() && k - j < kMaxGsoSegments && bytes + batch.lengths[k] <= kMaxGsoBytes &&
+      while (k < batch.count() && k - j < max_segments && bytes + batch.lengths[k] <= kMaxGsoBytes &&
              batch.lengths[k] <= seg) {
         bytes += batch.lengths[k];
         ++k;
@@ -119,9 +121,9 @@ Result<size_t> DatagramSocket::send(const DatagramBatch& batch, size_t first, co
     if (sent < 0) {
       int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) return batch.count() - i;
-      if (err == EIO || err == EINVAL || err == EOPNOTSUPP || err == ENOPROTOOPT) {
+      if (gso_ && (err == EIO || err == EINVAL || err == EOPNOTSUPP || err == ENOPROTOOPT)) {
         gso_ = false;  // this kernel or device cannot segment: plain sends from now on
-        return send_plain(batch, i, to);
+        continue;
       }
       if (err == ECONNREFUSED) continue;  // an ICMP from an earlier datagram; the peer may come back
       return Status(Error::kNetwork, std::string("UDP send: ") + std::strerror(err));
@@ -130,41 +132,6 @@ Result<size_t> DatagramSocket::send(const DatagramBatch& batch, size_t first, co
       i += group_count[m];
       offset += group_bytes[m];
     }
-    if (static_cast<size_t>(sent) < n) return batch.count() - i;
-  }
-  return size_t{0};
-}
-
-Result<size_t> DatagramSocket::send_plain(const DatagramBatch& batch, size_t first, const udp_endpoint* to) {
-  const int fd = socket_.native_handle();
-  size_t offset = 0;
-  for (size_t i = 0; i < first; ++i) offset += batch.lengths[i];
-  size_t i = first;
-  while (i < batch.count()) {
-    mmsghdr msgs[kMaxMessagesPerCall];
-    iovec iovs[kMaxMessagesPerCall];
-    size_t n = 0, off = offset;
-    for (; n < kMaxMessagesPerCall && i + n < batch.count(); ++n) {
-      std::memset(&msgs[n], 0, sizeof msgs[n]);
-      iovs[n].iov_base = const_cast<uint8_t*>(batch.bytes.data() + off);
-      iovs[n].iov_len = batch.lengths[i + n];
-      msgs[n].msg_hdr.msg_iov = &iovs[n];
-      msgs[n].msg_hdr.msg_iovlen = 1;
-      if (to) {
-        msgs[n].msg_hdr.msg_name = const_cast<sockaddr*>(to->data());
-        msgs[n].msg_hdr.msg_namelen = static_cast<socklen_t>(to->size());
-      }
-      off += batch.lengths[i + n];
-    }
-    int sent = ::sendmmsg(fd, msgs, static_cast<unsigned>(n), MSG_DONTWAIT);
-    if (sent < 0) {
-      int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) return batch.count() - i;
-      if (err == ECONNREFUSED) continue;
-      return Status(Error::kNetwork, std::string("UDP send: ") + std::strerror(err));
-    }
-    for (int m = 0; m < sent; ++m) offset += batch.lengths[i + m];
-    i += static_cast<size_t>(sent);
     if (static_cast<size_t>(sent) < n) return batch.count() - i;
   }
   return size_t{0};

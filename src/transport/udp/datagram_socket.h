@@ -66,13 +66,8 @@ class DatagramSocket {
   void close();
 
  private:
-  Result<size_t> send_plain(const DatagramBatch& batch, size_t first, const udp_endpoint* to);
-
   asio::ip::udp::socket socket_;
-  bool connected_ = false;
   bool gso_ = true;  // cleared the first time the kernel refuses a GSO send
-  bool gro_ = false;
-  uint16_t max_datagram_seen_ = 0;
   std::vector<uint8_t> recv_area_;
 };
 

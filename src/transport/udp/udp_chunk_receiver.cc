@@ -81,7 +81,6 @@ asio::awaitable<void> UdpChunkReceiver::receive_loop() {
       if (*n == 0) break;
       if (gap_ || unacked_ >= kAckEvery) send_ack(monotonic_us());
     }
-    if (!closed_ && unacked_ > 0 && gap_) send_ack(monotonic_us());
   }
 }
 

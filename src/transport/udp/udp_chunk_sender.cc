@@ -361,8 +361,6 @@ void UdpChunkSender::fail(const Status& st) {
   if (on_error_) asio::post(io_, [cb = on_error_, st] { cb(st); });
 }
 
-double UdpChunkSender::rtt_ms() const { return static_cast<double>(tracker_.rtt().smoothed()) / 1000.0; }
-
 UdpReport UdpChunkSender::report() const {
   UdpReport r;
   r.used = true;

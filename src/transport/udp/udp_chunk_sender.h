@@ -48,7 +48,6 @@ class UdpChunkSender final : public ChunkSender, public std::enable_shared_from_
   void close() override;
 
   UdpReport report() const;
-  double rtt_ms() const;
 
  private:
   enum : uint8_t { kPending = 0, kAcked = 1, kQueued = 2 };  // fragment states
