@@ -21,15 +21,7 @@ int fail(const Status& st) {
   return exit_code(st.code());
 }
 
-std::string date(int64_t t) {
-  if (t == 0) return "never";
-  char buf[32];
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string date(int64_t t) { return t == 0 ? "never" : format_time(t); }
 
 // mkdir -p of the store's directory (mode 0750), for a first token before ferryd ever ran.
 Status make_parent_dirs(const std::string& file) {

@@ -65,15 +65,6 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
-std::string format_time(int64_t t) {
-  char buf[32];
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Result<TokenRecord> record_from(const TomlDocument& doc, const TomlTable& t) {
   for (const auto& e : t.entries) {
     static const char* known[] = {"id", "name", "sha256", "grants", "created", "expires", "revoked"};
@@ -134,6 +125,15 @@ Status fsync_dir_of(const std::string& path) {
 }
 
 }  // namespace
+
+std::string format_time(int64_t t) {
+  char buf[32];
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  gmtime_r(&tt, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 Result<TokenGrant> parse_grant(std::string_view text) {
   size_t colon = text.rfind(':');

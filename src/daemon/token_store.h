@@ -31,6 +31,8 @@ struct TokenGrant {
 // "plates:rw", "cache:r", "drop:w". kUsage on anything else.
 Result<TokenGrant> parse_grant(std::string_view text);
 std::string to_string(const TokenGrant& grant);
+// Seconds since the epoch as "2026-11-29T09:53:10Z" (UTC).
+std::string format_time(int64_t t);
 
 struct TokenRecord {
   std::string id;    // 8 hex digits, random; how `token list` and logs name a token
