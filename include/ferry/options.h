@@ -150,6 +150,10 @@ struct ReceiveOptions {
   TokenVerifier verify_token;       // null: the receiver's own random token (ferry recv)
   uint32_t max_sessions = 0;        // 0 = unlimited; over the limit: ERROR "busy", counted
   uint64_t max_session_rate = 0;    // bytes/s cap per session, server side wins (0 = none): paces reads
+  uint64_t max_total_rate = 0;      // bytes/s over all sessions (0 = none): shared by the active ones
+  // UDP data ports: each UDP session binds one free port of [first, last] (for firewalls);
+  // 0 = an ephemeral port.
+  uint16_t udp_port_first = 0, udp_port_last = 0;
 };
 
 }  // namespace ferry

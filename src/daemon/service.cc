@@ -87,6 +87,9 @@ class Service {
       o.memory = config_.server.memory / n;
       o.max_sessions = static_cast<uint32_t>((config_.server.max_sessions + n - 1) / n);
       o.max_session_rate = config_.server.session_rate_cap;
+      o.max_total_rate = config_.server.total_rate_cap / n;
+      o.udp_port_first = config_.server.udp_first;
+      o.udp_port_last = config_.server.udp_last;
       o.tls = TlsServerSettings{config_.tls.cert, config_.tls.key, config_.tls.client_ca, config_.tls.plaintext};
       o.exports = export_specs(config_);
       o.verify_token = make_token_verifier(config_.tokens_file);
@@ -96,14 +99,6 @@ class Service {
                                                   {"url", (*r)->url()}});
       receivers_.push_back(std::move(*r));
     }
-    if (!config_.server.udp_ports.empty())
-      log::event(log::Level::kWarning,
-                 "udp_ports is not used: each UDP session binds an ephemeral port on the address its control "
-                 "connection reached",
-                 {{"config", config_.file}, {"udp_ports", config_.server.udp_ports}});
-    if (config_.server.total_rate_cap != 0)
-      log::event(log::Level::kWarning, "total_rate_cap is not enforced yet (only session_rate_cap is)",
-                 {{"config", config_.file}});
     if (config_.tls.plaintext)
       log::event(log::Level::kWarning, "TLS is OFF (plaintext = true): tokens and data cross the network in the clear",
                  {{"config", config_.file}});

@@ -50,7 +50,7 @@ bool known_type(uint8_t t) {
   switch (static_cast<FrameType>(t)) {
     case FrameType::kHello: case FrameType::kWelcome: case FrameType::kOpenSession:
     case FrameType::kSessionOpened: case FrameType::kJoinStream: case FrameType::kStreamJoined:
-    case FrameType::kUdpOpen: case FrameType::kUdpAccept:
+    case FrameType::kUdpOpen: case FrameType::kUdpAccept: case FrameType::kRateLimit:
     case FrameType::kAuth: case FrameType::kAuthOk:
     case FrameType::kFileList: case FrameType::kFileListEnd: case FrameType::kFilePlan: case FrameType::kHaveChunks:
     case FrameType::kChunk: case FrameType::kChunkNack: case FrameType::kFileDone:
@@ -73,6 +73,7 @@ const char* to_string(FrameType t) {
     case FrameType::kJoinStream: return "JOIN_STREAM";
     case FrameType::kUdpOpen: return "UDP_OPEN";
     case FrameType::kUdpAccept: return "UDP_ACCEPT";
+    case FrameType::kRateLimit: return "RATE_LIMIT";
     case FrameType::kStreamJoined: return "STREAM_JOINED";
     case FrameType::kAuth: return "AUTH";
     case FrameType::kAuthOk: return "AUTH_OK";
@@ -238,6 +239,19 @@ Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p) {
   if (m.max_datagram < kMinUdpDatagram || m.max_datagram > kMaxUdpDatagram)
     return malformed("UDP_ACCEPT", "datagram size out of range");
   return done(r, m, "UDP_ACCEPT");
+}
+
+std::vector<uint8_t> encode(const RateLimit& m) {
+  auto w = start(FrameType::kRateLimit);
+  w.u64(m.max_rate);
+  return finish(w);
+}
+Result<RateLimit> decode_rate_limit(std::span<const uint8_t> p) {
+  WireReader r(p);
+  RateLimit m;
+  m.max_rate = r.u64();
+  if (!r.ok()) return malformed("RATE_LIMIT", "truncated");
+  return done(r, m, "RATE_LIMIT");
 }
 
 std::vector<uint8_t> encode(const JoinStream& m) {

@@ -45,6 +45,7 @@ enum class FrameType : uint8_t {
   kStreamJoined = 0x06,
   kUdpOpen = 0x0C,
   kUdpAccept = 0x0D,
+  kRateLimit = 0x0E,
   kAuth = 0x07,
   kAuthOk = 0x08,
   kFileList = 0x10,
@@ -115,6 +116,11 @@ struct UdpAccept {
   uint16_t max_datagram = 1472;
   uint64_t max_rate = 0;  // the receiver's cap for this session, bytes/s (0 = none): it wins
 };
+// The receiver's cap for a UDP session changed (its share of a server-wide total cap moved as
+// other sessions came and went). Replaces UDP_ACCEPT's max_rate; 0 = none.
+struct RateLimit {
+  uint64_t max_rate = 0;
+};
 struct FileListEntry {  // FileEntry minus the sender-local source_path
   uint32_t file_id;
   FileEntry entry;
@@ -169,6 +175,7 @@ std::vector<uint8_t> encode(const JoinStream&);
 std::vector<uint8_t> encode_stream_joined();
 std::vector<uint8_t> encode(const UdpOpen&);
 std::vector<uint8_t> encode(const UdpAccept&);
+std::vector<uint8_t> encode(const RateLimit&);
 std::vector<uint8_t> encode(const Auth&);
 std::vector<uint8_t> encode_auth_ok();
 std::vector<uint8_t> encode(const FileList&);
@@ -202,6 +209,7 @@ Result<OpenSession> decode_open_session(std::span<const uint8_t> p);
 Result<SessionOpened> decode_session_opened(std::span<const uint8_t> p);
 Result<UdpOpen> decode_udp_open(std::span<const uint8_t> p);
 Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p);
+Result<RateLimit> decode_rate_limit(std::span<const uint8_t> p);
 Result<JoinStream> decode_join_stream(std::span<const uint8_t> p);
 Result<Auth> decode_auth(std::span<const uint8_t> p);
 Result<Empty> decode_auth_ok(std::span<const uint8_t> p);

@@ -127,6 +127,7 @@ class EmbeddedReceiver final : public Receiver {
     tune_allocator_for_chunks();
     raise_open_file_limit();
     asio::co_spawn(io_, accept_loop(), asio::detached);
+    if (total_rate_) asio::co_spawn(io_, share_loop(), asio::detached);
     io_.run();
     pool_.join();
     std::lock_guard lock(run_mu_);
@@ -421,6 +422,8 @@ class EmbeddedReceiver final : public Receiver {
                                                      std::move(journal), options_.fault_sigkill_after_chunks);
     session->keep_alive(root);
     session->set_rate_limit(options_.max_session_rate);
+    session->set_total_rate(total_rate_);
+    session->set_udp_ports(options_.udp_port_first, options_.udp_port_last);
     session->set_udp_faults(options_.udp_faults);  // TEST-ONLY (no-op unless set)
     {
       std::lock_guard lock(sessions_mu_);
@@ -452,6 +455,36 @@ class EmbeddedReceiver final : public Receiver {
     session_ended();
   }
 
+  // total_rate_cap: every half second, split the total among the sessions that are moving data
+  // (received bytes since the last look, or on UDP) and tell the UDP senders their new share.
+  // TCP sessions need no telling: they all claim on the same clock.
+  asio::awaitable<void> share_loop() {
+    asio::steady_timer tick(io_);
+    std::map<protocol::Id128, uint64_t> seen;  // bytes received at the last look
+    for (;;) {
+      tick.expires_after(std::chrono::milliseconds(500));
+      co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+      std::vector<std::shared_ptr<ReceiverSession>> live;
+      {
+        std::lock_guard lock(sessions_mu_);
+        for (auto& [id, entry] : sessions_)
+          if (auto s = entry.session.lock()) live.push_back(std::move(s));
+      }
+      std::map<protocol::Id128, uint64_t> now_seen;
+      size_t active = 0;
+      for (const auto& s : live) {
+        const uint64_t got = s->bytes_received();
+        auto it = seen.find(s->id());
+        if (s->uses_udp() || it == seen.end() || it->second != got) ++active;
+        now_seen[s->id()] = got;
+      }
+      seen = std::move(now_seen);
+      total_rate_->set_share(TotalRate::share_of(total_rate_->rate(), active));
+      for (const auto& s : live)
+        if (s->uses_udp()) s->update_udp_share();
+    }
+  }
+
   size_t live_sessions() const {
     size_t n = 0;
     for (const auto& [id, live] : sessions_) n += !live.session.expired();
@@ -474,6 +507,9 @@ class EmbeddedReceiver final : public Receiver {
   MemoryBudget budget_;
   asio::io_context io_{1};
   asio::thread_pool pool_;
+  // total_rate_cap (null = none); sessions share it. Created before any session exists.
+  std::shared_ptr<TotalRate> total_rate_ =
+      options_.max_total_rate ? std::make_shared<TotalRate>(options_.max_total_rate) : nullptr;
   tcp::acceptor acceptor_;
   // Written on the network thread only; sessions_mu_ lets metrics() read it from others.
   mutable std::mutex sessions_mu_;

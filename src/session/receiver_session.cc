@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <openssl/rand.h>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
@@ -498,8 +499,30 @@ Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
   boost::system::error_code ec;
   auto local = control_->tcp_socket().local_endpoint(ec);
   if (ec) return Status(Error::kNetwork, "control connection from " + peer_ + ": " + ec.message());
-  auto sock = std::make_unique<udp::DatagramSocket>(io_);
-  if (Status st = sock->open(udp::udp_endpoint(local.address(), 0), "UDP data path for " + peer_); !st) return st;
+  std::unique_ptr<udp::DatagramSocket> sock;
+  if (udp_port_first_ == 0) {
+    sock = std::make_unique<udp::DatagramSocket>(io_);
+    if (Status st = sock->open(udp::udp_endpoint(local.address(), 0), "UDP data path for " + peer_); !st) return st;
+  } else {
+    // The configured range (firewalls open only it): start at a random port so concurrent
+    // sessions rarely collide, and take the first one that binds.
+    const uint32_t count = uint32_t{udp_port_last_} - udp_port_first_ + 1;
+    uint32_t start = 0;
+    RAND_bytes(reinterpret_cast<unsigned char*>(&start), sizeof start);
+    Status last_error;
+    for (uint32_t i = 0; i < count && !sock; ++i) {
+      const auto port = static_cast<uint16_t>(udp_port_first_ + (start + i) % count);
+      auto s = std::make_unique<udp::DatagramSocket>(io_);
+      if (Status st = s->open(udp::udp_endpoint(local.address(), port), "UDP data path for " + peer_); st)
+        sock = std::move(s);
+      else
+        last_error = st;
+    }
+    if (!sock)  // like max_sessions: the server is full, the sender may try again later
+      return Status(Error::kRefused, "busy: no free UDP port in " + std::to_string(udp_port_first_) + "-" +
+                                         std::to_string(udp_port_last_) + " for " + peer_ + " (last: " +
+                                         last_error.message() + "); try again later");
+  }
   udp::UdpReceiverConfig cfg;
   cfg.max_datagram = std::min<uint16_t>(req.max_datagram, protocol::kMaxUdpDatagram);
   cfg.chunk_size = open_.chunk_size;
@@ -521,7 +544,8 @@ Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
   auto pub = kx.public_key();
   std::copy(pub.begin(), pub.end(), accept.public_key.begin());
   accept.max_datagram = cfg.max_datagram;
-  accept.max_rate = rate_limit_;  // the server-side cap wins over what the sender asked for
+  accept.max_rate = udp_cap();  // the server-side cap wins over what the sender asked for
+  udp_cap_sent_ = accept.max_rate;
   control_->send(protocol::encode(accept));
   log::debug("session from " + peer_ + ": UDP data on port " + std::to_string(accept.port));
   return Status::ok();
@@ -530,6 +554,8 @@ Status ReceiverSession::on_udp_open(const protocol::UdpOpen& req) {
 void ReceiverSession::accept_udp_chunk(const protocol::ChunkHeader& h, Buffer payload, uint32_t payload_len,
                                        uint64_t reserved) {
   std::shared_ptr<RecvFile> file;
+  bytes_received_ += payload_len;
+  if (total_rate_) total_rate_->charge(payload_len, std::chrono::steady_clock::now());
   if (streams_closed_) {
     budget_.release(reserved);
     return;
@@ -545,19 +571,41 @@ void ReceiverSession::accept_udp_chunk(const protocol::ChunkHeader& h, Buffer pa
   });
 }
 
-// The receiver's per-session rate cap: a virtual clock that advances by each payload's
-// transmission time at the capped rate. Reading stops while the clock is ahead of real time,
-// so TCP flow control slows the sender; idle time earns no credit beyond the present.
+// The receiver's rate caps: the session's own virtual clock advances by each payload's
+// transmission time at the session cap, the shared one (TotalRate) at the server-wide cap.
+// Reading stops until both say so, so TCP flow control slows the sender; idle time earns no
+// credit beyond the present.
 asio::awaitable<void> ReceiverSession::pace(uint32_t payload_len) {
   auto now = std::chrono::steady_clock::now();
-  if (pace_next_ > now) {
-    asio::steady_timer t(io_, pace_next_ - now);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-    now = std::chrono::steady_clock::now();
+  auto until = now;
+  if (rate_limit_) {
+    until = std::max(pace_next_, now);
+    auto cost = std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(payload_len) * 1e9 /
+                                                              static_cast<double>(rate_limit_)));
+    pace_next_ = until + std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
   }
-  auto cost = std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(payload_len) * 1e9 /
-                                                            static_cast<double>(rate_limit_)));
-  pace_next_ = std::max(pace_next_, now) + std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
+  if (total_rate_) until = std::max(until, total_rate_->claim(payload_len, now));
+  if (until > now) {
+    asio::steady_timer t(io_, until - now);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+uint64_t ReceiverSession::udp_cap() const {
+  uint64_t cap = rate_limit_;
+  if (total_rate_ && (cap == 0 || total_rate_->share() < cap)) cap = total_rate_->share();
+  return cap;
+}
+
+void ReceiverSession::update_udp_share() {
+  if (!udp_ || !control_ || aborted_ || streams_closed_) return;
+  const uint64_t cap = udp_cap();
+  const uint64_t was = udp_cap_sent_;
+  const bool moved = (cap == 0) != (was == 0) ||
+                     (cap != 0 && (cap * 20 < was * 19 || cap * 20 > was * 21));  // more than 5%
+  if (!moved) return;
+  udp_cap_sent_ = cap;
+  control_->send(protocol::encode(protocol::RateLimit{cap}));
 }
 
 asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> stream, uint16_t index) {
@@ -601,7 +649,8 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
       abort(Status(Error::kProtocol, where + ": " + bad));
       break;
     }
-    if (rate_limit_) co_await pace(payload_len);
+    bytes_received_ += payload_len;
+    if (rate_limit_ || total_rate_) co_await pace(payload_len);
     uint64_t reserve = payload_len + (ch->codec == static_cast<uint8_t>(Codec::kZstd) ? ch->raw_length : 0);
     co_await acquire_budget(reserve);
     Buffer payload = make_buffer(std::max<uint32_t>(payload_len, 1));

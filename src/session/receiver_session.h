@@ -27,6 +27,7 @@
 #include "io/staged_file.h"
 #include "manifest/journal.h"
 #include "protocol/frames.h"
+#include "session/total_rate.h"
 #include "transport/frame_socket.h"
 #include "transport/udp/udp_chunk_receiver.h"
 
@@ -59,6 +60,18 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void set_udp_faults(const DatagramFaults& faults) { udp_faults_ = faults; }
   // Caps the bytes/s this session's data streams read (0 = none). Call before run_data.
   void set_rate_limit(uint64_t bytes_per_second) { rate_limit_ = bytes_per_second; }
+  // The server-wide cap this session shares with the others (null = none). Call before run_data.
+  void set_total_rate(std::shared_ptr<TotalRate> total) { total_rate_ = std::move(total); }
+  // UDP data binds a port of [first, last] (0: ephemeral). Call before run_control.
+  void set_udp_ports(uint16_t first, uint16_t last) {
+    udp_port_first_ = first;
+    udp_port_last_ = last;
+  }
+  // Network thread: payload bytes received so far (TCP and UDP), whether data flows over UDP,
+  // and a nudge to send the UDP sender a RATE_LIMIT if its share moved by more than 5%.
+  uint64_t bytes_received() const { return bytes_received_; }
+  bool uses_udp() const { return udp_ != nullptr; }
+  void update_udp_share();
   // Keeps `owner` (e.g. the RootDir this session writes beneath) alive as long as the session.
   void keep_alive(std::shared_ptr<const void> owner) { kept_alive_ = std::move(owner); }
   // A new connection of the same transfer arrived: this (stale) session ends now. Network thread.
@@ -132,6 +145,11 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
 
   std::shared_ptr<const void> kept_alive_;  // declared first: destroyed after everything using root_
   uint64_t rate_limit_ = 0;                 // bytes/s, 0 = none
+  std::shared_ptr<TotalRate> total_rate_;   // server-wide cap, null = none
+  uint16_t udp_port_first_ = 0, udp_port_last_ = 0;
+  uint64_t udp_cap_sent_ = 0;               // network thread: the UDP sender's cap as last told
+  uint64_t bytes_received_ = 0;             // network thread
+  uint64_t udp_cap() const;                 // min of the session cap and the total's share (0 = none)
   std::chrono::steady_clock::time_point pace_next_{};  // network thread
   asio::io_context& io_;
   asio::thread_pool& pool_;

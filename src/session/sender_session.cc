@@ -313,6 +313,18 @@ Status SenderSession::handle_control_frame(const Frame& frame) {
       auto result = protocol::decode_delete_result(frame.payload);
       return result ? on_delete_result(*result) : result.status();
     }
+    case FrameType::kRateLimit: {
+      // The receiver moved this session's share of its total rate cap. Over TCP its reads
+      // already pace us (TCP flow control); over UDP our controller must be told.
+      auto limit = protocol::decode_rate_limit(frame.payload);
+      if (!limit) return limit.status();
+      if (udp_) {
+        udp_->set_rate_cap(limit->max_rate);
+        log::info(limit->max_rate ? control_->peer() + " now caps this session at " + format_bytes(limit->max_rate) + "/s"
+                                  : control_->peer() + " lifted its cap on this session");
+      }
+      return Status::ok();
+    }
     case FrameType::kError:
       return status_from_error_frame(frame, control_->peer());
     default:

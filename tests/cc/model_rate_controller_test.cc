@@ -232,6 +232,32 @@ TEST(ModelRateController, TargetRateCapsEveryPolicy) {
   }
 }
 
+// The receiver's RATE_LIMIT (its share of a server-wide cap) arrives mid-transfer: the rate
+// drops to it at once, and lifting it lets the flow take the link again.
+TEST(ModelRateController, RuntimeRateCapTakesHoldAndLiftsAgain) {
+  for (Policy p : {Policy::kFixed, Policy::kFair}) {
+    PathSimulator s(wan(50'000, 0), policy(p, p == Policy::kFixed ? 20'000'000 : 0));
+    s.run_until(4 * kSec);
+    EXPECT_GE(s.controller().pacing_rate(), 15'000'000u) << to_string(p);
+    s.controller().set_rate_cap(5'000'000);
+    EXPECT_LE(s.controller().pacing_rate(), 5'000'000u) << to_string(p);
+    s.run_until(6 * kSec);
+    s.reset_window();
+    s.run_until(9 * kSec);
+    EXPECT_LE(s.controller().pacing_rate(), 5'000'000u) << to_string(p);
+    EXPECT_LE(s.link_rate_of(0), 5.2e6) << to_string(p);
+    EXPECT_GE(s.link_rate_of(0), 4.0e6) << to_string(p);
+    s.controller().set_rate_cap(0);  // lifted: back to the configured target (or none)
+    s.run_until(14 * kSec);
+    s.reset_window();
+    s.run_until(17 * kSec);
+    EXPECT_GE(s.link_rate_of(0), 15e6) << to_string(p);
+    if (p == Policy::kFixed) {
+      EXPECT_EQ(s.controller().pacing_rate(), 20'000'000u);
+    }
+  }
+}
+
 TEST(ModelRateController, ParsePolicyNamesAndRejectsOthers) {
   for (Policy p : {Policy::kFixed, Policy::kHigh, Policy::kFair, Policy::kLow}) {
     auto parsed = parse_policy(to_string(p));

@@ -3,6 +3,11 @@
 // that resumes from the partial files.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <regex>
 
 #include "daemon_util.h"
@@ -58,15 +63,30 @@ TEST(DaemonTransferTest, FiftyConcurrentSendersAllArriveByteIdentical) {
 }
 
 // UDP data path against the daemon: negotiated on the TLS control connection, datagram keys
-// from the TLS exporter, the receiver's UDP socket on an ephemeral port of the control
-// connection's local address (udp_ports is validated but unused, and ferryd says so).
-TEST(DaemonTransferTest, UdpTransportToFerrydJustWorks) {
-  DaemonLayout layout({"plates"}, "udp_ports = \"40000-40100\"\n");
+// from the TLS exporter, the receiver's UDP socket on a port of udp_ports on the control
+// connection's local address. The range here is a single port this test holds first: while
+// it is taken the session is refused as busy, naming the range; once free, the send works.
+TEST(DaemonTransferTest, UdpTransportToFerrydBindsAPortOfUdpPortsAndJustWorks) {
+  int holder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);  // not inherited by ferryd
+  ASSERT_GE(holder, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t alen = sizeof a;
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&a), &alen), 0);
+  const std::string port = std::to_string(ntohs(a.sin_port));
+  DaemonLayout layout({"plates"}, "udp_ports = \"" + port + "-" + port + "\"\n");
   std::string token = layout.new_token("udp");
   Ferryd ferryd(layout.config_path);
   ASSERT_TRUE(ferryd.ready()) << ferryd.process().stderr_text();
-  EXPECT_NE(ferryd.process().stderr_text().find("udp_ports is not used"), std::string::npos)
-      << ferryd.process().stderr_text();
+  TempDir small("udp-busy");
+  write_text(small / "f.txt", "frame");
+  auto busy = run_command(layout.send_args(token, {"-q", "--transport", "udp", small / "f.txt", ferryd.url("plates/b")}));
+  EXPECT_EQ(busy.exit_code, 6) << busy.err;
+  EXPECT_NE(busy.err.find("no free UDP port in " + port + "-" + port), std::string::npos) << busy.err;
+  close(holder);
+
   TempDir src("udp-src");
   ASSERT_EQ(mkdir((src / "shot").c_str(), 0755), 0);
   write_random_file(src / "shot/plate.bin", 24 << 20, 5);

@@ -495,7 +495,7 @@ TEST(FrameCodecRoundTrip, LongMessagesAreCutTo4096BytesAndStillDecode) {
 // Frame header
 
 TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
-  const std::vector<uint8_t> known = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0C, 0x0D, 0x10, 0x11, 0x12,
+  const std::vector<uint8_t> known = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0C, 0x0D, 0x0E, 0x10, 0x11, 0x12,
                                       0x13, 0x20, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31, 0x3F,
                                       0x40, 0x41, 0x42, 0x43, 0x44};
   int accepted = 0;
@@ -514,7 +514,7 @@ TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
       expect_protocol_error(r, "type " + std::to_string(t));
     }
   }
-  EXPECT_EQ(accepted, 27);
+  EXPECT_EQ(accepted, 28);
 }
 
 TEST(FrameHeader, NonZeroFlagsAreRejected) {
@@ -612,6 +612,8 @@ std::vector<DecoderCase> all_decoders() {
        payload_of(encode(UdpOpen{{1, 2, 3}, 1472, 2, 25'000'000, 6'250'000}), FrameType::kUdpOpen)},
       {"UDP_ACCEPT", [](auto p) { return status_of(decode_udp_accept(p)); },
        payload_of(encode(UdpAccept{40001, {9, 8, 7}, 1400}), FrameType::kUdpAccept)},
+      {"RATE_LIMIT", [](auto p) { return status_of(decode_rate_limit(p)); },
+       payload_of(encode(RateLimit{6'250'000}), FrameType::kRateLimit)},
       {"FILE_LIST", [](auto p) { return status_of(decode_file_list(p)); },
        payload_of(encode(sample_file_list()), FrameType::kFileList)},
       {"FILE_LIST_END", [](auto p) { return status_of(decode_file_list_end(p)); },
@@ -639,7 +641,7 @@ std::vector<DecoderCase> all_decoders() {
 
 TEST(FrameDecoders, EachDecoderAcceptsItsValidPayload) {
   auto cases = all_decoders();
-  EXPECT_EQ(cases.size(), 19u);
+  EXPECT_EQ(cases.size(), 20u);
   for (const auto& c : cases) {
     Status st = c.decode(c.valid);
     EXPECT_TRUE(st.is_ok()) << c.name << ": " << st.to_string();
@@ -735,6 +737,11 @@ TEST(FrameDecoders, UdpOpenAndAcceptRoundTrip) {
   EXPECT_EQ(back->public_key, o.public_key);
   EXPECT_EQ(back->max_datagram, 1472);
   EXPECT_EQ(back->max_rate, 12'500'000u);
+  for (uint64_t rate : {uint64_t{0}, uint64_t{1}, uint64_t{12'500'000}, UINT64_MAX}) {
+    auto limit = decode_rate_limit(payload_of(encode(RateLimit{rate}), FrameType::kRateLimit));
+    ASSERT_TRUE(limit) << limit.status().to_string();
+    EXPECT_EQ(limit->max_rate, rate);
+  }
 }
 
 TEST(FrameDecoders, UdpOpenWithBadSizeOrPolicyAndAcceptWithPortZeroAreRejected) {

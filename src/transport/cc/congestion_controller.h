@@ -74,6 +74,9 @@ class CongestionController {
   virtual uint64_t congestion_window() const = 0;   // bytes allowed in flight
   virtual uint64_t bandwidth_estimate() const = 0;  // bytes/s (for reports)
   virtual const char* state_name() const = 0;       // "startup", "drain", "probe_bw", ... (for logs)
+  // A cap from outside the model (the receiver's RATE_LIMIT): the rate stays at or below
+  // min(cfg.target_rate, cap) from now on; 0 lifts it (back to cfg.target_rate).
+  virtual void set_rate_cap(uint64_t bytes_per_second) = 0;
 };
 
 // The controller for cfg.policy (today: ModelRateController for every policy).

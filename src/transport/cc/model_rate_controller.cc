@@ -26,11 +26,21 @@ uint64_t scale(uint64_t v, double g) { return static_cast<uint64_t>(static_cast<
 
 ModelRateController::ModelRateController(const RateConfig& cfg)
     : cfg_(cfg),
+      configured_target_(cfg.target_rate),
       initial_rate_(cfg.initial_rate != 0 ? cfg.initial_rate : std::max(cfg.min_rate, kDefaultInitialRate)),
       state_(cfg.policy == Policy::kFixed ? State::kFixed : State::kStartup) {
   if (cfg_.max_datagram == 0) cfg_.max_datagram = 1472;
   if (cfg_.target_rate != 0) initial_rate_ = std::min(initial_rate_, cfg_.target_rate);
   low_rate_ = static_cast<double>(initial_rate_);
+  update_outputs(0);
+}
+
+void ModelRateController::set_rate_cap(uint64_t bytes_per_second) {
+  uint64_t cap = configured_target_;
+  if (bytes_per_second != 0 && (cap == 0 || bytes_per_second < cap)) cap = bytes_per_second;
+  cfg_.target_rate = cap;
+  // Startup's ramp and policy low's own rate must not restart above the new cap either.
+  if (cap != 0) low_rate_ = std::min(low_rate_, static_cast<double>(cap));
   update_outputs(0);
 }
 

@@ -80,6 +80,7 @@ class ModelRateController final : public CongestionController {
   uint64_t congestion_window() const override { return cwnd_; }
   uint64_t bandwidth_estimate() const override { return bw_; }
   const char* state_name() const override;
+  void set_rate_cap(uint64_t bytes_per_second) override;
 
   State state() const { return state_; }
   uint64_t min_rtt_us() const { return min_rtt_us_; }
@@ -109,7 +110,8 @@ class ModelRateController final : public CongestionController {
   void update_outputs(uint64_t bytes_in_flight);
   double pacing_gain() const;
 
-  RateConfig cfg_;
+  RateConfig cfg_;  // cfg_.target_rate is the effective cap: min(configured, set_rate_cap)
+  uint64_t configured_target_;
   uint64_t initial_rate_;
   State state_;
   // Bandwidth model: per-round maxima of delivery-rate samples in a ring.

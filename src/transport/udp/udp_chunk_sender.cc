@@ -339,6 +339,10 @@ void UdpChunkSender::complete_front() {
   }
 }
 
+void UdpChunkSender::set_rate_cap(uint64_t bytes_per_second) {
+  cc_->set_rate_cap(bytes_per_second);  // the next burst is paced at the new rate
+}
+
 void UdpChunkSender::close() {
   if (closed_) return;
   closed_ = true;

@@ -46,6 +46,9 @@ class UdpChunkSender final : public ChunkSender, public std::enable_shared_from_
   uint64_t wire_bytes() const override { return datagram_bytes_; }
   uint64_t queued_bytes() const override { return unsent_bytes_; }
   void close() override;
+  // The receiver's RATE_LIMIT: pace at or below this from now on (0 = back to the configured
+  // target). Network thread.
+  void set_rate_cap(uint64_t bytes_per_second);
 
   UdpReport report() const;
 
