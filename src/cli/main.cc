@@ -15,6 +15,7 @@
 #include "codec/chunk_codec.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "io/file_io.h"
 #include "ferry/receiver.h"
 #include "ferry/sender.h"
 #include "manifest/manifest_ops.h"
@@ -149,6 +150,7 @@ struct TransferFlags {
   double retry_seconds = 180;
   std::string transport = "tcp", target_rate_text, min_rate_text;
   int mtu = 1500;
+  std::string io = "auto";
 
   void add_to(CLI::App* app, bool with_overwrite) {
     app->add_option("--streams", streams, "parallel TCP data connections (default 4)")->check(CLI::Range(1, 64));
@@ -166,6 +168,8 @@ struct TransferFlags {
       app->add_option("--overwrite", overwrite, "always, never or diff (default diff)")
           ->check(CLI::IsMember({"always", "never", "diff"}));
     app->add_option("--memory", memory_text, "budget for all buffers in flight (default 256M)");
+    app->add_option("--io", io, "file I/O backend: auto, posix (pread) or uring (io_uring) (default auto)")
+        ->check(CLI::IsMember({"auto", "posix", "uring"}));
     app->add_flag("-L,--follow-symlinks", so.follow_symlinks, "send what symlinks point to instead of the links");
     // One PATTERN per occurrence, so a rule never swallows the SRC arguments after it.
     app->add_option("--include", includes, "include paths matching PATTERN (rsync-like; repeatable, in order)")
@@ -195,6 +199,9 @@ struct TransferFlags {
   // destination (its token= wins over $FERRY_TOKEN, --token over both).
   Status finish(int argc, char** argv, const FerryUrl& url) {
     set_verbosity(quiet, verbose);
+    auto io_mode = parse_io_mode(io, "--io");
+    if (!io_mode) return io_mode.status();
+    configure_file_io(*io_mode);
     if (so.token.empty() && url.token.empty())
       if (const char* t = std::getenv("FERRY_TOKEN")) so.token = t;
     if (so.tls.insecure && so.tls.plaintext) return Status(Error::kUsage, "--insecure and --plaintext exclude each other");
@@ -240,8 +247,11 @@ int report_and_exit(const TransferReport& report, const TransferFlags& f) {
   return report.exit_code();
 }
 
-int run_recv(ReceiveOptions ro, const std::string& memory_text, bool quiet, int verbose) {
+int run_recv(ReceiveOptions ro, const std::string& memory_text, bool quiet, int verbose, const std::string& io) {
   set_verbosity(quiet, verbose);
+  auto io_mode = parse_io_mode(io, "--io");
+  if (!io_mode) return fail(io_mode.status());
+  configure_file_io(*io_mode);
   if (Status st = parse_size_flag("--memory", memory_text, &ro.memory); !st) return fail(st);
   if (ro.memory < (4u << 20)) return fail(Status(Error::kUsage, "--memory must be at least 4M"));
   // TEST-ONLY FAULT (kill -9 at a seeded point): see ReceiveOptions::fault_sigkill_after_chunks.
@@ -418,6 +428,9 @@ int main(int argc, char** argv) {
   recv->add_option("--root", ro.root, "directory that receives the files (created if missing)")->required();
   recv->add_flag("--once", ro.once, "exit after the first transfer, with its exit status");
   recv->add_option("--memory", recv_memory_text, "budget for all receive buffers (default 256M)");
+  std::string recv_io = "auto";
+  recv->add_option("--io", recv_io, "file I/O backend: auto, posix (pwrite) or uring (io_uring) (default auto)")
+      ->check(CLI::IsMember({"auto", "posix", "uring"}));
   recv->add_flag("--plaintext", ro.tls.plaintext, "no TLS and no token (senders need --plaintext too)");
   recv->add_option("--cert", ro.tls.cert_file, "TLS certificate chain (PEM; default: an ephemeral self-signed one)");
   recv->add_option("--key", ro.tls.key_file, "private key of --cert (PEM)");
@@ -486,7 +499,7 @@ int main(int argc, char** argv) {
     return report_and_exit(report, yf);
   }
 
-  if (recv->parsed()) return run_recv(ro, recv_memory_text, recv_quiet, recv_verbose);
+  if (recv->parsed()) return run_recv(ro, recv_memory_text, recv_quiet, recv_verbose, recv_io);
 
   if (s3uploads->parsed()) {
     set_verbosity(s3uploads_quiet, 0);

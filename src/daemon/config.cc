@@ -96,7 +96,7 @@ std::string check_path(const std::string& path, bool want_dir, bool must_exist) 
 
 Status read_server(const TableReader& t, ServerConfig* s) {
   if (Status st = t.only_keys({"listen", "udp_ports", "state_dir", "log_level", "memory", "max_sessions",
-                               "session_rate_cap", "total_rate_cap", "shutdown_grace"});
+                               "session_rate_cap", "total_rate_cap", "shutdown_grace", "io"});
       !st)
     return st;
   if (t.has("listen")) {
@@ -159,6 +159,12 @@ Status read_server(const TableReader& t, ServerConfig* s) {
     if (!d) return t.bad("shutdown_grace", d.status().message());
     if (*d > std::chrono::hours(1)) return t.bad("shutdown_grace", "longer than 1h");
     s->shutdown_grace = *d;
+  }
+  if (t.has("io")) {
+    if (Status st = t.string("io", &text); !st) return st;
+    auto mode = parse_io_mode(text, "io");
+    if (!mode) return t.bad("io", "must be auto, posix or uring, not '" + text + "'");
+    s->io = *mode;
   }
   return Status::ok();
 }
@@ -303,7 +309,8 @@ std::string to_toml(const DaemonConfig& c) {
   // Rates are kept in bytes/s; "B/s" says so to parse_bit_rate.
   out += "session_rate_cap = \"" + std::to_string(s.session_rate_cap) + "B/s\"\n";
   out += "total_rate_cap = \"" + std::to_string(s.total_rate_cap) + "B/s\"\n";
-  out += "shutdown_grace = \"" + std::to_string(s.shutdown_grace.count()) + "ms\"\n\n[tls]\n";
+  out += "shutdown_grace = \"" + std::to_string(s.shutdown_grace.count()) + "ms\"\n";
+  out += std::string("io = \"") + to_string(s.io) + "\"\n\n[tls]\n";
   if (c.tls.plaintext) {
     out += "plaintext = true\n";
   } else {

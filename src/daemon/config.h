@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "daemon/toml_subset.h"
 #include "ferry/status.h"
+#include "io/file_io.h"
 
 namespace ferry::daemon {
 
@@ -31,6 +32,7 @@ struct ServerConfig {
   uint64_t session_rate_cap = 0;   // bytes/s per session, 0 = none (configured in bits: "800Mbit")
   uint64_t total_rate_cap = 0;     // bytes/s over all sessions, 0 = none
   std::chrono::milliseconds shutdown_grace{20'000};  // SIGTERM: how long running sessions get
+  IoMode io = IoMode::kAuto;       // file I/O backend (as ferry recv --io); read at start only
   bool operator==(const ServerConfig&) const = default;
 };
 

@@ -259,6 +259,7 @@ int run_service(const std::string& config_path, const BuildInfo& build) {
   auto config = load_config(config_path);
   if (!config) return fail(config.status());
   log::set_level(config->server.log_level);
+  configure_file_io(config->server.io);
   Service service(std::move(*config), build);
   if (Status st = service.start(); !st) return fail(st);
   return service.run(signals);

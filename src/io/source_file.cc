@@ -11,7 +11,7 @@
 namespace ferry {
 
 Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path,
-                                                     uint64_t expected_size) {
+                                                     uint64_t expected_size, FileIo& io) {
   int fd;
   do {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -28,24 +28,17 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path,
   }
   // Only a hint: failure changes nothing but read-ahead.
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return std::shared_ptr<SourceFile>(new SourceFile(std::move(owned), path, expected_size));
+  return std::shared_ptr<SourceFile>(new SourceFile(std::move(owned), path, expected_size, io));
 }
 
 Status SourceFile::read_at(uint64_t offset, uint8_t* dst, size_t len) const {
-  // pread does not move a shared offset, so workers may read different chunks concurrently.
-  while (len > 0) {
-    ssize_t n = ::pread(fd_.get(), dst, len, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_status(Error::kLocalIo, "read '" + path_ + "'", errno);
-    }
-    if (n == 0) {
-      return Status(Error::kLocalIo,
-                    "'" + path_ + "' changed during the transfer (shorter than scanned)");
-    }
-    dst += n;
-    len -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
+  // Reads at explicit offsets move no shared position, so workers may read different chunks
+  // concurrently.
+  size_t got = 0;
+  if (Status st = io_->read_at(fd_.get(), path_, offset, dst, len, &got); !st) return st;
+  if (got < len) {
+    return Status(Error::kLocalIo,
+                  "'" + path_ + "' changed during the transfer (shorter than scanned)");
   }
   return Status::ok();
 }

@@ -7,6 +7,7 @@
 
 #include "codec/hash.h"
 #include "ferry/status.h"
+#include "io/file_io.h"
 #include "io/unique_fd.h"
 
 namespace ferry {
@@ -14,10 +15,12 @@ namespace ferry {
 class SourceFile {
  public:
   // Opens read-only (O_NOFOLLOW is not used: sources may be reached through symlinks the
-  // user named). Hints sequential access (posix_fadvise).
-  static Result<std::shared_ptr<SourceFile>> open(const std::string& path, uint64_t expected_size);
+  // user named). Hints sequential access (posix_fadvise). Chunks are read through `io`
+  // (the process-wide backend unless a test picks one).
+  static Result<std::shared_ptr<SourceFile>> open(const std::string& path, uint64_t expected_size,
+                                                  FileIo& io = default_file_io());
 
-  // pread loop. Reading fewer than len bytes (file shrank since the scan) is a kLocalIo error
+  // Reads exactly len bytes. Reading fewer (file shrank since the scan) is a kLocalIo error
   // "'path' changed during the transfer (shorter than scanned)".
   Status read_at(uint64_t offset, uint8_t* dst, size_t len) const;
 
@@ -25,11 +28,12 @@ class SourceFile {
   uint64_t size() const { return size_; }
 
  private:
-  SourceFile(UniqueFd fd, std::string path, uint64_t size)
-      : fd_(std::move(fd)), path_(std::move(path)), size_(size) {}
+  SourceFile(UniqueFd fd, std::string path, uint64_t size, FileIo& io)
+      : fd_(std::move(fd)), path_(std::move(path)), size_(size), io_(&io) {}
   UniqueFd fd_;
   std::string path_;
   uint64_t size_;
+  FileIo* io_;
 };
 
 // XXH3-128 of a whole local file of `size` bytes, read through SourceFile (so a file that

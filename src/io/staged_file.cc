@@ -71,9 +71,10 @@ Status rename_error(const std::string& rel, int err) {
 
 Result<std::unique_ptr<StagedFile>> StagedFile::create(const RootDir& root,
                                                        const std::string& rel_path, uint64_t size,
-                                                       std::string_view tag) {
+                                                       std::string_view tag, FileIo& io) {
   if (Status st = validate_relative_path(rel_path); !st) return st;
   std::unique_ptr<StagedFile> f(new StagedFile());
+  f->io_ = &io;
   f->rel_path_ = rel_path;
   f->size_ = size;
   std::string parent;
@@ -129,9 +130,10 @@ Result<std::unique_ptr<StagedFile>> StagedFile::create(const RootDir& root,
 
 Result<std::unique_ptr<StagedFile>> StagedFile::reopen(const RootDir& root, const std::string& rel_path,
                                                        uint64_t size, std::string_view tag, uint64_t dev,
-                                                       uint64_t ino) {
+                                                       uint64_t ino, FileIo& io) {
   if (Status st = validate_relative_path(rel_path); !st) return st;
   std::unique_ptr<StagedFile> f(new StagedFile());
+  f->io_ = &io;
   f->rel_path_ = rel_path;
   f->size_ = size;
   f->done_ = true;  // not ours to unlink until it proves to be the right file
@@ -167,35 +169,16 @@ StagedFile::~StagedFile() { abort(); }
 
 Status StagedFile::write_at(uint64_t offset, const uint8_t* data, size_t len) {
   if (done_) return Status(Error::kInternal, "write '" + rel_path_ + "' after commit or abort");
-  while (len > 0) {
-    ssize_t n = ::pwrite(fd_.get(), data, len, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_status(Error::kLocalIo, "write '" + rel_path_ + "'", errno);
-    }
-    if (n == 0) return errno_status(Error::kLocalIo, "write '" + rel_path_ + "'", EIO);
-    data += n;
-    len -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return Status::ok();
+  return io_->write_at(fd_.get(), rel_path_, offset, data, len);
 }
 
 Status StagedFile::read_at(uint64_t offset, uint8_t* dst, size_t len) const {
   if (!fd_.valid()) return Status(Error::kInternal, "read '" + rel_path_ + "' after commit or abort");
-  while (len > 0) {
-    ssize_t n = ::pread(fd_.get(), dst, len, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_status(Error::kLocalIo, "read '" + rel_path_ + "'", errno);
-    }
-    if (n == 0) {
-      return Status(Error::kInternal, "read '" + rel_path_ + "': past the end of the staged file (offset " +
-                                          std::to_string(offset) + ")");
-    }
-    dst += n;
-    len -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
+  size_t got = 0;
+  if (Status st = io_->read_at(fd_.get(), rel_path_, offset, dst, len, &got); !st) return st;
+  if (got < len) {
+    return Status(Error::kInternal, "read '" + rel_path_ + "': past the end of the staged file (offset " +
+                                        std::to_string(offset + got) + ")");
   }
   return Status::ok();
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "ferry/status.h"
+#include "io/file_io.h"
 #include "io/safe_path.h"
 #include "io/unique_fd.h"
 
@@ -21,20 +22,23 @@ class StagedFile {
  public:
   // Creates the parent directories (beneath `root`, no symlinks) and the temporary file.
   // Errors name the final relative path: "create 'shots/a b.exr': No space left on device".
+  // Chunk reads and writes go through `io` (the process-wide backend unless a test picks one).
   static Result<std::unique_ptr<StagedFile>> create(const RootDir& root, const std::string& rel_path,
-                                                    uint64_t size, std::string_view tag);
+                                                    uint64_t size, std::string_view tag,
+                                                    FileIo& io = default_file_io());
   // Reopens the temporary file an earlier run left for `rel_path` (resume). kIntegrity if it
   // is not a regular file of exactly `size` bytes with the given device and inode.
   static Result<std::unique_ptr<StagedFile>> reopen(const RootDir& root, const std::string& rel_path,
                                                     uint64_t size, std::string_view tag, uint64_t dev,
-                                                    uint64_t ino);
+                                                    uint64_t ino, FileIo& io = default_file_io());
   ~StagedFile();  // unlinks the temporary file unless committed or kept
   StagedFile(const StagedFile&) = delete;
   StagedFile& operator=(const StagedFile&) = delete;
 
-  // pwrite loop (EINTR, short writes). ENOSPC/EIO etc. -> kLocalIo naming the final path.
+  // Writes all len bytes (FileIo: EINTR, short writes). ENOSPC/EIO etc. -> kLocalIo naming
+  // the final path: "write 'shots/a.exr': No space left on device".
   Status write_at(uint64_t offset, const uint8_t* data, size_t len);
-  // pread loop; reading past the end is a kInternal error.
+  // Reads exactly len bytes; reading past the end is a kInternal error.
   Status read_at(uint64_t offset, uint8_t* dst, size_t len) const;
 
   // fchmod(mode & 07777), futimens(mtime), fsync, renameat over the final name (replacing a
@@ -70,6 +74,7 @@ class StagedFile {
   std::string temp_name_;
   uint64_t size_ = 0;
   bool done_ = false;
+  FileIo* io_ = nullptr;
 };
 
 // Creates the directory `rel_path` (and parents) beneath root; an existing directory is fine.

@@ -58,12 +58,13 @@ TEST_F(ConfigTest, GoodConfigParsesWithDefaults) {
   EXPECT_EQ(c->tokens_file, dir_ / "state/tokens.toml");
   EXPECT_FALSE(c->tls.plaintext);
   EXPECT_TRUE(c->metrics_listen.empty());
+  EXPECT_EQ(c->server.io, IoMode::kAuto);
 }
 
 TEST_F(ConfigTest, SizesRatesDurationsAndPortsAreParsed) {
   auto c = parse(good("memory = \"1G\"\nmax_sessions = 1_000\nsession_rate_cap = \"800Mbit\"\n"
                       "total_rate_cap = \"100MB/s\"\nshutdown_grace = \"5s\"\nudp_ports = \"40000-40100\"\n"
-                      "log_level = \"debug\"\n",
+                      "log_level = \"debug\"\nio = \"uring\"\n",
                       "\n[metrics]\nlisten = \"127.0.0.1:9471\"\n[tokens]\nfile = \"/etc/ferry/t.toml\"\n"));
   ASSERT_TRUE(c) << c.status().message();
   EXPECT_EQ(c->server.memory, 1ull << 30);
@@ -74,12 +75,13 @@ TEST_F(ConfigTest, SizesRatesDurationsAndPortsAreParsed) {
   EXPECT_EQ(c->server.udp_first, 40000);
   EXPECT_EQ(c->server.udp_last, 40100);
   EXPECT_EQ(c->server.log_level, log::Level::kDebug);
+  EXPECT_EQ(c->server.io, IoMode::kUring);
   EXPECT_EQ(c->metrics_listen, "127.0.0.1:9471");
   EXPECT_EQ(c->tokens_file, "/etc/ferry/t.toml");
 }
 
 TEST_F(ConfigTest, GoodConfigRoundTripsThroughCanonicalToml) {
-  auto c = parse(good("memory = \"64M\"\nsession_rate_cap = \"1G\"\nshutdown_grace = \"1500ms\"\n",
+  auto c = parse(good("memory = \"64M\"\nsession_rate_cap = \"1G\"\nshutdown_grace = \"1500ms\"\nio = \"posix\"\n",
                       "\n[metrics]\nlisten = \"127.0.0.1:0\"\n"));
   ASSERT_TRUE(c) << c.status().message();
   std::string text = to_toml(*c);
@@ -131,6 +133,8 @@ TEST_F(ConfigTest, EachErrorKindNamesTheLineAndTheCause) {
        "ferryd.toml:2: 'listen' in [server]: '127.0.0.1:7400' is listed twice"},
       {"[server]\nlog_level = \"loud\"\n" + base + exp,
        "ferryd.toml:2: 'log_level' in [server]: must be error, warning, info or debug, not 'loud'"},
+      {"[server]\nio = \"aio\"\n" + base + exp,
+       "ferryd.toml:2: 'io' in [server]: must be auto, posix or uring, not 'aio'"},
       {"[server]\nmax_sessions = 0\n" + base + exp,
        "ferryd.toml:2: 'max_sessions' in [server]: must be between 1 and 100000"},
       {"[server]\nudp_ports = \"40100-40000\"\n" + base + exp,
