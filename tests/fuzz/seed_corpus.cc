@@ -94,6 +94,8 @@ void journal_file() {
   std::vector<uint8_t> two = cat(cat(j, encode_mark(Kind::kCommitted, 0)), encode_file(r));
   put("journal_reader", "committed_and_open", cat(two, encode_mark(Kind::kDiscarded, 1)));
   put("journal_reader", "torn_tail", std::vector<uint8_t>(two.begin(), two.end() - 5));
+  // A leading odd byte asks the fuzz target to recompute the checksums (see its comment).
+  put("journal_reader", "fixup_committed_and_open", cat({1}, cat(two, encode_mark(Kind::kDiscarded, 1))));
 }
 
 void manifests() {
