@@ -13,6 +13,9 @@ PKGS=(
   dpkg-dev file man-db systemd
   # S3 tests: awscli reads objects back, python3-botocore cross-checks SigV4 signatures
   awscli python3-botocore
+  # fuzzing (packaging/run-fuzz.sh): clang 14; libclang-rt-14-dev has libFuzzer and clang's
+  # sanitizer runtimes (only recommended by clang); llvm-14 has llvm-symbolizer for stacks
+  clang libclang-rt-14-dev llvm-14
 )
 BENCH_PKGS=(rsync openssh-client openssh-server iperf3 rclone time)
 

@@ -219,6 +219,12 @@ Result<LineFileReader> LineFileReader::open(const std::string& path, size_t max_
   return LineFileReader(UniqueFd(fd), path, max_line);
 }
 
+LineFileReader LineFileReader::from_bytes(std::string bytes, std::string label, size_t max_line) {
+  LineFileReader r(UniqueFd(), std::move(label), max_line);
+  r.memory_ = std::move(bytes);
+  return r;
+}
+
 Result<LineFileReader::Read> LineFileReader::next(std::string_view* line, bool* terminated) {
   if (too_long_) return Read::kTooLong;
   while (true) {
@@ -253,9 +259,15 @@ Result<LineFileReader::Read> LineFileReader::next(std::string_view* line, bool* 
       end_ = avail;
     }
     ssize_t n;
-    do {
-      n = ::read(fd_.get(), buf_.data() + end_, buf_.size() - end_);
-    } while (n < 0 && errno == EINTR);
+    if (!fd_.valid()) {  // from_bytes: hand out memory_ the way read() would
+      n = static_cast<ssize_t>(std::min(buf_.size() - end_, memory_.size() - memory_pos_));
+      std::memcpy(buf_.data() + end_, memory_.data() + memory_pos_, static_cast<size_t>(n));
+      memory_pos_ += static_cast<size_t>(n);
+    } else {
+      do {
+        n = ::read(fd_.get(), buf_.data() + end_, buf_.size() - end_);
+      } while (n < 0 && errno == EINTR);
+    }
     if (n < 0) return errno_status(Error::kLocalIo, "read '" + path_ + "'", errno);
     if (n == 0) {
       eof_ = true;
@@ -635,7 +647,15 @@ ManifestReader::~ManifestReader() = default;
 Result<ManifestReader> ManifestReader::open(const std::string& path) {
   auto lines = LineFileReader::open(path, kMaxManifestLine);
   if (!lines) return lines.status();
-  auto impl = std::make_unique<Impl>(std::move(*lines));
+  return start(std::move(*lines), path);
+}
+
+Result<ManifestReader> ManifestReader::from_bytes(std::string bytes, const std::string& label) {
+  return start(LineFileReader::from_bytes(std::move(bytes), label, kMaxManifestLine), label);
+}
+
+Result<ManifestReader> ManifestReader::start(LineFileReader lines, const std::string& path) {
+  auto impl = std::make_unique<Impl>(std::move(lines));
   impl->path = path;
   XXH3_64bits_reset(&impl->state);
   if (Status st = impl->read_header(); !st) return st;

@@ -84,12 +84,17 @@ class ManifestWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+class LineFileReader;
+
 // Reads a manifest, entry by entry. Every problem with the content is a kUsage error
 // "manifest '<path>' line <n>: <what>"; an unreadable file is kLocalIo.
 class ManifestReader {
  public:
   // Opens `path` and checks the header and root lines.
   static Result<ManifestReader> open(const std::string& path);
+  // The same reader over a manifest held in memory; `label` stands for the path in
+  // messages. For the fuzz target (tests/fuzz) and callers that already hold the bytes.
+  static Result<ManifestReader> from_bytes(std::string bytes, const std::string& label);
 
   ManifestReader(ManifestReader&&) noexcept;
   ManifestReader& operator=(ManifestReader&&) noexcept;
@@ -110,6 +115,8 @@ class ManifestReader {
  private:
   struct Impl;
   explicit ManifestReader(std::unique_ptr<Impl> impl);
+  // Checks the header and root lines of `lines` (named `path` in messages).
+  static Result<ManifestReader> start(LineFileReader lines, const std::string& path);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -121,6 +128,9 @@ class LineFileReader {
 
   // kLocalIo "open '<path>': ..." on failure.
   static Result<LineFileReader> open(const std::string& path, size_t max_line);
+  // Lines of `bytes` instead of a file's, through the same bounded buffer (`label` names
+  // it in messages). Never fails.
+  static LineFileReader from_bytes(std::string bytes, std::string label, size_t max_line);
 
   // kLine: *line is the next line without its '\n' (valid until the next call) and
   // *terminated says whether it ended with '\n' (false only for a last line without one).
@@ -135,7 +145,9 @@ class LineFileReader {
  private:
   LineFileReader(UniqueFd fd, std::string path, size_t max_line);
 
-  UniqueFd fd_;
+  UniqueFd fd_;  // invalid when reading from memory_
+  std::string memory_;
+  size_t memory_pos_ = 0;
   std::string path_;
   size_t max_line_;
   std::string buf_;

@@ -82,6 +82,15 @@ Finished run(const std::vector<std::string>& args) {
 }
 
 const std::string kFerry = FERRY_BINARY;
+// In an AddressSanitizer build (packaging/run-sanitizers.sh) a process's peak RSS measures
+// ASan (freed blocks held in its quarantine, shadow memory, redzones), not ferry's memory
+// budget, so the RSS bounds are checked by the normal build only; the transfer itself and
+// its result are still checked.
+#ifdef __SANITIZE_ADDRESS__
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
 
 TEST(CliTest, RecvOncePrintsItsUrlFirstAndExitsWithTheTransferStatus) {
   TempDir src("src"), dst("dst");
@@ -138,8 +147,10 @@ TEST(CliTest, PeakRssStaysWithinTheMemoryBudgetOnBothSides) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(hash_file(dst / "big.bin"), hash_file(src / "big.bin"));
   const long kOverheadKb = 40 * 1024;
-  EXPECT_LE(tx.max_rss_kb, 32 * 1024 + kOverheadKb) << "sender peak RSS";
-  EXPECT_LE(r.max_rss_kb, 32 * 1024 + kOverheadKb) << "receiver peak RSS";
+  if (!kAddressSanitizer) {  // see kAddressSanitizer
+    EXPECT_LE(tx.max_rss_kb, 32 * 1024 + kOverheadKb) << "sender peak RSS";
+    EXPECT_LE(r.max_rss_kb, 32 * 1024 + kOverheadKb) << "receiver peak RSS";
+  }
 }
 
 TEST(CliTest, BadFlagsAreUsageErrorsWithExitCode2AndNameTheFlag) {
@@ -197,8 +208,10 @@ TEST(CliTest, UdpTransferReportsItsPathInJsonAndStaysWithinTheMemoryBudget) {
                       json_file + "'";
   EXPECT_EQ(std::system(check.c_str()), 0) << tx.out;
   const long kOverheadKb = 40 * 1024;
-  EXPECT_LE(tx.max_rss_kb, 32 * 1024 + kOverheadKb) << "sender peak RSS";
-  EXPECT_LE(r.max_rss_kb, 32 * 1024 + kOverheadKb) << "receiver peak RSS";
+  if (!kAddressSanitizer) {  // see kAddressSanitizer
+    EXPECT_LE(tx.max_rss_kb, 32 * 1024 + kOverheadKb) << "sender peak RSS";
+    EXPECT_LE(r.max_rss_kb, 32 * 1024 + kOverheadKb) << "receiver peak RSS";
+  }
 }
 
 TEST(CliTest, UnreachableReceiverExitsWith3AndNamesIt) {

@@ -258,6 +258,42 @@ TEST_F(ManifestFileTest, TextIsTheDocumentedFormat) {
   EXPECT_EQ(f.hash.hex(), "0123456789abcdeffedcba9876543210");
 }
 
+TEST_F(ManifestFileTest, FromBytesReadsWhatTheFileReaderReadsAndReportsTheLabel) {
+  // Well over the reader's 64 KiB buffer, so the in-memory source is handed out in parts.
+  std::vector<ManifestEntry> entries = {dir("d")};
+  for (int i = 0; i < 700; ++i) entries.push_back(file("d/" + std::string(240, 'a' + i % 26) + std::to_string(i), i, i));
+  std::string path = write_manifest(entries);
+  std::string text = read_file(path);
+  ASSERT_GT(text.size(), 128u * 1024);
+  std::vector<ManifestEntry> from_file;
+  std::string root;
+  ASSERT_TRUE(read_all(path, &from_file, &root).is_ok());
+
+  auto r = ManifestReader::from_bytes(text, "memory:m.txt");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r->root(), root);
+  std::vector<ManifestEntry> from_bytes;
+  ManifestEntry e;
+  while (true) {
+    auto more = r->next(&e);
+    ASSERT_TRUE(more.is_ok()) << more.status().message();
+    if (!*more) break;
+    from_bytes.push_back(e);
+  }
+  ASSERT_EQ(from_bytes.size(), from_file.size());
+  for (size_t i = 0; i < from_bytes.size(); ++i) expect_same(from_file[i], from_bytes[i]);
+
+  text.pop_back();  // no final newline: the trailer line is still complete, so still fine
+  text.back() ^= 1;  // but a changed trailer byte is an error naming the label and the line
+  auto bad = ManifestReader::from_bytes(text, "memory:m.txt");
+  ASSERT_TRUE(bad.is_ok());
+  Result<bool> more = true;
+  while (more.is_ok() && *more) more = bad->next(&e);
+  ASSERT_FALSE(more.is_ok());
+  EXPECT_NE(more.status().message().find("manifest 'memory:m.txt' line 704"), std::string::npos)
+      << more.status().message();
+}
+
 TEST_F(ManifestFileTest, ReaderAfterEndKeepsReturningFalse) {
   std::string path = write_manifest({file("a", 1, 1)});
   auto r = ManifestReader::open(path);
