@@ -85,6 +85,9 @@ class FileUpload : public std::enable_shared_from_this<FileUpload> {
   //  - under pressure (budget more than half used) the window shrinks to the cursor part,
   //    so the bytes stuck waiting are at most part_size per such file and the readers get
   //    budget for the chunks those parts wait for as uploads drain.
+  //  - a resend (after a NACK) may queue behind chunks sent after it, beyond the window: the
+  //    session lets a chunk that waited a second go ahead (ReceiverSession::wait_admitted),
+  //    so the window delays such a stream but cannot block it for ever.
   // The bound assumes the budget exceeds (sessions receiving into S3 at once) x part_size x 2
   // plus streams x chunk size; ferryd's default 256 MiB covers about a dozen sessions at 8 MiB
   // parts (docs/s3.md). UDP chunks are acknowledged before the session sees them, so they are

@@ -112,9 +112,13 @@ void ReceiverSession::commit_to_sink(std::shared_ptr<RecvFile> file) {
 
 // Holds a TCP stream back while the sink cannot take the file's chunk yet (see FileSink::
 // admits). Polled: the sink's window moves on its own threads, and a short timer is simpler
-// than a wake-up path from there to this session's network thread.
+// than a wake-up path from there to this session's network thread. The window is a soft
+// limit: a chunk that waited a second goes ahead (the budget still bounds memory). A resend
+// of a NACKed chunk can sit on a stream behind chunks sent after it, beyond the window; the
+// part it completes is what would move the window, so waiting for ever could deadlock.
 asio::awaitable<void> ReceiverSession::wait_admitted(RecvFile& file, uint32_t chunk_index) {
-  for (;;) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < give_up) {
     std::shared_ptr<FileSink> sink;
     {
       std::lock_guard lock(file.mu);
