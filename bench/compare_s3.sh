@@ -9,6 +9,7 @@
 #
 #   bench/compare_s3.sh                 # FERRY=build/ferry, WORK under /dev/shm
 #   MEMORY=256M REPEAT=1 BENCH_TOOLS="ferry aws rclone" bench/compare_s3.sh
+#   CHECKSUM=crc32c BENCH_TOOLS=ferry bench/compare_s3.sh   # ferry --checksum-algorithm crc32c
 #
 # Requirements: node + s3rver (packaging/install-deps.sh), awscli, rclone (FERRY_WITH_BENCH=1
 # packaging/install-deps.sh), /usr/bin/time, python3.
@@ -20,6 +21,7 @@ set_default_ferry
 FERRY=$(abs_path "$FERRY")
 MEMORY=${MEMORY:-256M}
 CONCURRENCY=${CONCURRENCY:-8}
+CHECKSUM=${CHECKSUM:-md5}
 REPEAT=${REPEAT:-1}
 TOOLS=${BENCH_TOOLS:-"ferry aws rclone"}
 S3RVER_JS=${FERRY_S3RVER:-/opt/ferry-test/s3rver/node_modules/s3rver/bin/s3rver.js}
@@ -76,7 +78,7 @@ run_tool() {
     local cmd
     case $tool in
         ferry) cmd=("$FERRY" send --no-progress -q --memory "$MEMORY" --s3-concurrency "$CONCURRENCY"
-                    --state-dir "$WORK/state" --endpoint "$ENDPOINT" "$src/" s3://bench/up/) ;;
+                    --checksum-algorithm "$CHECKSUM" --state-dir "$WORK/state" --endpoint "$ENDPOINT" "$src/" s3://bench/up/) ;;
         aws) cmd=("$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$src/" s3://bench/up/) ;;
         rclone) cmd=(env -u AWS_CA_BUNDLE RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ENDPOINT="$ENDPOINT"
                      RCLONE_CONFIG_B_ACCESS_KEY_ID=S3RVER RCLONE_CONFIG_B_SECRET_ACCESS_KEY=S3RVER
@@ -123,7 +125,7 @@ done
 
 echo
 echo "# S3 upload to s3rver on loopback — $(host_stamp)"
-echo "# $(ferry_version); ferry --memory $MEMORY --s3-concurrency $CONCURRENCY; median of $REPEAT"
+echo "# $(ferry_version); ferry --memory $MEMORY --s3-concurrency $CONCURRENCY --checksum-algorithm $CHECKSUM; median of $REPEAT"
 printf '%-22s %-7s %9s %9s %11s %12s\n' workload tool wall_s cpu_s peak_rss s3rver_cpu_s
 for workload in one many; do
     label=$([[ $workload == one ]] && echo "1 GiB, one file" || echo "2,000 x 1 MiB")

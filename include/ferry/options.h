@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -116,10 +117,15 @@ struct TlsServerSettings {
   bool plaintext = false;           // no TLS and (without a verifier) no token: both sides must ask
 };
 
+class FileSinkFactory;  // session/file_sink.h
+
 // A named destination of a receiver serving several: ferry://HOST/EXPORT/PATH.
 struct ExportSpec {
   std::string name;
   std::string root;
+  // Non-null: regular files go to sinks made here (ferryd's S3 exports) instead of below
+  // `root`, which then only holds the session's resume journal.
+  std::shared_ptr<FileSinkFactory> sinks;
 };
 
 // What a bearer token grants on one export.

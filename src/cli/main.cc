@@ -302,6 +302,7 @@ ManifestProgress manifest_progress(bool show) {
 struct S3Flags {
   s3::S3Options o;
   std::string part_size_text;
+  std::string checksum = "md5";
 
   void add_to(CLI::App* app, bool transfer) {
     app->add_option("--endpoint", o.endpoint, "S3-compatible endpoint URL, e.g. http://127.0.0.1:9000 (default: AWS)");
@@ -311,10 +312,13 @@ struct S3Flags {
     if (!transfer) return;
     app->add_option("--part-size", part_size_text, "S3 multipart part size, 5M..4G (default: 16M, more for huge files)");
     app->add_option("--s3-concurrency", o.concurrency, "S3 requests in flight (default 8)")->check(CLI::Range(1, 256));
+    app->add_option("--checksum-algorithm", checksum, "per-part S3 integrity header: md5 (Content-MD5, default) or crc32c")
+        ->check(CLI::IsMember({"md5", "crc32c"}));
   }
 
   Status finish() {
     if (Status st = parse_size_flag("--part-size", part_size_text, &o.part_size); !st) return st;
+    o.checksum = checksum == "crc32c" ? s3::ChecksumAlgorithm::kCrc32c : s3::ChecksumAlgorithm::kMd5;
     return Status::ok();
   }
 };

@@ -14,6 +14,8 @@
 #include "core/units.h"
 #include "daemon/duration.h"
 #include "ferry/url.h"
+#include "s3/multipart_uploader.h"
+#include "s3/s3_url.h"
 
 namespace ferry::daemon {
 namespace {
@@ -184,21 +186,52 @@ Status read_tls(const TableReader& t, TlsConfig* tls) {
 }
 
 Status read_export(const TableReader& t, const std::vector<ExportConfig>& earlier, ExportConfig* e) {
-  if (Status st = t.only_keys({"name", "path", "type"}); !st) return st;
-  for (const char* key : {"name", "path"})
-    if (Status st = t.required(key); !st) return st;
-  std::string type = "fs";
-  if (Status st = t.string("type", &type); !st) return st;
-  if (type == "s3") return t.bad("type", "\"s3\" exports are not supported yet (only \"fs\")");
-  if (type != "fs") return t.bad("type", "must be \"fs\", not '" + type + "'");
+  if (Status st = t.only_keys({"name", "path", "type", "bucket", "prefix", "endpoint", "region", "path_style",
+                               "part_size"});
+      !st)
+    return st;
+  if (Status st = t.required("name"); !st) return st;
+  if (Status st = t.string("type", &e->type); !st) return st;
+  if (e->type == "dir") e->type = "fs";
+  if (e->type != "fs" && e->type != "s3") return t.bad("type", "must be \"fs\" (or \"dir\") or \"s3\", not '" + e->type + "'");
   if (Status st = t.string("name", &e->name); !st) return st;
   if (!is_safe_export_name(e->name))
     return t.bad("name", "'" + e->name + "' is not a safe export name (1-64 of A-Z a-z 0-9 . _ -, not starting with . or -)");
   for (const auto& other : earlier)
     if (other.name == e->name) return t.bad("name", "duplicate export name '" + e->name + "'");
-  if (Status st = t.string("path", &e->path); !st) return st;
-  while (e->path.size() > 1 && e->path.back() == '/') e->path.pop_back();
-  if (std::string why = check_path(e->path, true, true); !why.empty()) return t.bad("path", why);
+  if (!e->is_s3()) {
+    for (const char* key : {"bucket", "prefix", "endpoint", "region", "path_style", "part_size"})
+      if (t.has(key)) return t.bad(key, "only for type = \"s3\" exports");
+    if (Status st = t.required("path"); !st) return st;
+    if (Status st = t.string("path", &e->path); !st) return st;
+    while (e->path.size() > 1 && e->path.back() == '/') e->path.pop_back();
+    if (std::string why = check_path(e->path, true, true); !why.empty()) return t.bad("path", why);
+    return Status::ok();
+  }
+  // An S3 export: checked here without any network I/O (credentials and the bucket are
+  // first used by the first session, whose files fail with the store's answer if need be).
+  if (t.has("path")) return t.bad("path", "an s3 export has no path (its objects go to bucket/prefix)");
+  if (Status st = t.required("bucket"); !st) return st;
+  if (Status st = t.string("bucket", &e->bucket); !st) return st;
+  if (Status st = t.string("prefix", &e->prefix); !st) return st;
+  if (e->bucket.find('/') != std::string::npos) return t.bad("bucket", "'" + e->bucket + "' is not a bucket name (put the rest in prefix)");
+  if (auto b = s3::parse_s3_url("s3://" + e->bucket); !b) return t.bad("bucket", b.status().message());
+  auto target = s3::parse_s3_url("s3://" + e->bucket + "/" + e->prefix);
+  if (!target) return t.bad("prefix", target.status().message());
+  e->prefix = target->prefix;
+  if (Status st = t.string("endpoint", &e->endpoint); !st) return st;
+  if (!e->endpoint.empty())
+    if (auto ep = s3::parse_endpoint(e->endpoint); !ep) return t.bad("endpoint", ep.status().message());
+  if (Status st = t.string("region", &e->region); !st) return st;
+  if (Status st = t.boolean("path_style", &e->path_style); !st) return st;
+  if (t.has("part_size")) {
+    std::string text;
+    if (Status st = t.string("part_size", &text); !st) return st;
+    auto v = parse_size(text);
+    if (!v) return t.bad("part_size", v.status().message());
+    if (*v < s3::kMinPartSize || *v > s3::kMaxPartSize) return t.bad("part_size", "must be between 5M and 4G");
+    e->part_size = *v;
+  }
   return Status::ok();
 }
 
@@ -317,7 +350,18 @@ std::string to_toml(const DaemonConfig& c) {
     out += "cert = " + quoted(c.tls.cert) + "\nkey = " + quoted(c.tls.key) + "\n";
     if (!c.tls.client_ca.empty()) out += "client_ca = " + quoted(c.tls.client_ca) + "\n";
   }
-  for (const auto& e : c.exports) out += "\n[[export]]\nname = " + quoted(e.name) + "\npath = " + quoted(e.path) + "\n";
+  for (const auto& e : c.exports) {
+    out += "\n[[export]]\nname = " + quoted(e.name) + "\ntype = " + quoted(e.type) + "\n";
+    if (!e.is_s3()) {
+      out += "path = " + quoted(e.path) + "\n";
+      continue;
+    }
+    out += "bucket = " + quoted(e.bucket) + "\nprefix = " + quoted(e.prefix) + "\n";
+    if (!e.endpoint.empty()) out += "endpoint = " + quoted(e.endpoint) + "\n";
+    if (!e.region.empty()) out += "region = " + quoted(e.region) + "\n";
+    out += std::string("path_style = ") + (e.path_style ? "true" : "false") + "\n";
+    if (e.part_size) out += "part_size = \"" + std::to_string(e.part_size) + "\"\n";
+  }
   out += "\n[tokens]\nfile = " + quoted(c.tokens_file) + "\n";
   if (!c.metrics_listen.empty()) out += "\n[metrics]\nlisten = " + quoted(c.metrics_listen) + "\n";
   return out;

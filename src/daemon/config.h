@@ -45,7 +45,17 @@ struct TlsConfig {
 
 struct ExportConfig {
   std::string name;  // first path component of ferry://HOST/NAME/...
-  std::string path;  // absolute directory
+  std::string type = "fs";  // "fs" (alias "dir"): a directory; "s3": a bucket
+  std::string path;  // type fs: absolute directory
+  // type s3 (docs/s3.md "ferryd exports"); credentials come from the daemon's environment
+  // (AWS_* variables, shared credentials/config files, EC2 instance metadata).
+  std::string bucket;
+  std::string prefix;    // "" or ending in '/' (normalised like s3://BUCKET/PREFIX/)
+  std::string endpoint;  // "" = AWS for the region
+  std::string region;    // "" = environment / profile / us-east-1
+  bool path_style = false;
+  uint64_t part_size = 0;  // 0 = 8 MiB; rounded up to whole chunks
+  bool is_s3() const { return type == "s3"; }
   bool operator==(const ExportConfig&) const = default;
 };
 

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <algorithm>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "ferry/receiver.h"
 #include "daemon/systemd_notify.h"
 #include "daemon/token_store.h"
+#include "s3/s3_export_sink.h"
 
 namespace ferry::daemon {
 namespace {
@@ -28,12 +31,6 @@ using std::chrono::milliseconds;
 int fail(const Status& st) {
   log::error(st.message());
   return exit_code(st.code());
-}
-
-std::vector<ExportSpec> export_specs(const DaemonConfig& c) {
-  std::vector<ExportSpec> out;
-  for (const auto& e : c.exports) out.push_back(ExportSpec{e.name, e.path});
-  return out;
 }
 
 Status make_state_dir(const std::string& dir) {
@@ -66,8 +63,53 @@ std::vector<std::string> restart_only_changes(const DaemonConfig& running, const
   return out;
 }
 
+// Where an S3 export's sessions keep their resume journal (the export has no directory).
+std::string s3_export_root(const DaemonConfig& c, const std::string& name) {
+  return c.server.state_dir + "/s3-exports/" + name;
+}
+
+s3::S3ExportSettings s3_settings(const ExportConfig& e) {
+  s3::S3ExportSettings s;
+  s.name = e.name;
+  s.target = s3::S3Target{e.bucket, e.prefix};
+  s.s3.endpoint = e.endpoint;
+  s.s3.path_style = e.path_style;
+  s.s3.region = e.region;
+  s.part_size = e.part_size;
+  return s;
+}
+
 class Service {
  public:
+  // The receivers' view of the exports. S3 exports get their sink factory, kept across
+  // reloads while the export's settings stay the same (running sessions keep theirs anyway).
+  Result<std::vector<ExportSpec>> export_specs(const DaemonConfig& c) {
+    std::vector<ExportSpec> out;
+    std::map<std::string, std::shared_ptr<s3::S3ExportSinks>> sinks;
+    for (const auto& e : c.exports) {
+      if (!e.is_s3()) {
+        out.push_back(ExportSpec{e.name, e.path, nullptr});
+        continue;
+      }
+      std::string root = s3_export_root(c, e.name);
+      if (Status st = make_state_dir(root); !st) return st;
+      auto old = sinks_.find(e.name);
+      auto it = std::find_if(config_.exports.begin(), config_.exports.end(),
+                             [&](const ExportConfig& x) { return x.name == e.name; });
+      std::shared_ptr<s3::S3ExportSinks> sink;
+      if (old != sinks_.end() && it != config_.exports.end() && *it == e) {
+        sink = old->second;
+      } else {
+        sink = std::make_shared<s3::S3ExportSinks>(s3_settings(e));
+        all_sinks_.push_back(sink);
+      }
+      sinks[e.name] = sink;
+      out.push_back(ExportSpec{e.name, root, sink});
+    }
+    sinks_ = std::move(sinks);
+    return out;
+  }
+
   Service(DaemonConfig config, BuildInfo build) : config_(std::move(config)), build_(std::move(build)) {}
 
   // Binds everything; nothing runs yet.
@@ -78,6 +120,8 @@ class Service {
     if (tokens->tokens().empty())
       log::event(log::Level::kWarning, "no tokens yet: every client will be refused; create one with `ferryd token new`",
                  {{"tokens", config_.tokens_file}});
+    auto specs = export_specs(config_);
+    if (!specs) return specs.status();
     size_t n = config_.server.listen.size();
     for (const auto& listen : config_.server.listen) {
       ReceiveOptions o;
@@ -91,7 +135,7 @@ class Service {
       o.udp_port_first = config_.server.udp_first;
       o.udp_port_last = config_.server.udp_last;
       o.tls = TlsServerSettings{config_.tls.cert, config_.tls.key, config_.tls.client_ca, config_.tls.plaintext};
-      o.exports = export_specs(config_);
+      o.exports = *specs;
       o.verify_token = make_token_verifier(config_.tokens_file);
       auto r = Receiver::create(o);
       if (!r) return Status(r.status().code(), "listen " + listen + ": " + r.status().message());
@@ -148,6 +192,7 @@ class Service {
         log::event(log::Level::kError, "a receiver stopped unexpectedly; exiting", {});
         for (auto& r : receivers_) r->stop();
         for (auto& t : threads_) t.join();
+        stop_sinks();
         metrics_.reset();
         return exit_code(Error::kInternal);
       }
@@ -176,8 +221,14 @@ class Service {
     }
     for (const auto& key : restart_only_changes(config_, *fresh))
       log::event(log::Level::kWarning, "setting changed; restart ferryd to apply it", {{"key", key}});
+    auto specs = export_specs(*fresh);
+    if (!specs) {
+      ++reload_failures_;
+      log::event(log::Level::kError, "reload failed", {{"cause", specs.status().message()}});
+      return;
+    }
     for (auto& r : receivers_) {
-      if (Status st = r->reload(export_specs(*fresh), make_token_verifier(fresh->tokens_file)); !st) {
+      if (Status st = r->reload(*specs, make_token_verifier(fresh->tokens_file)); !st) {
         ++reload_failures_;
         log::event(log::Level::kError, "reload failed", {{"cause", st.message()}});
         return;
@@ -208,9 +259,16 @@ class Service {
       std::_Exit(exit_code(Error::kInterrupted));
     }
     for (auto& t : threads_) t.join();
+    stop_sinks();
     metrics_.reset();
     log::event(log::Level::kInfo, "stopped", {});
     return 0;
+  }
+
+  // Uploads still queued finish (or fail) before the receivers, whose memory budgets the
+  // sinks' part buffers are counted in, are destroyed.
+  void stop_sinks() {
+    for (auto& s : all_sinks_) s->stop();
   }
 
   MetricsSnapshot snapshot() const {
@@ -233,6 +291,9 @@ class Service {
 
   DaemonConfig config_;  // the running config; touched by the main thread only
   BuildInfo build_;
+  // Declared before receivers_ so they outlive them; stop_sinks() joins their workers first.
+  std::map<std::string, std::shared_ptr<s3::S3ExportSinks>> sinks_;  // current, by export name
+  std::vector<std::shared_ptr<s3::S3ExportSinks>> all_sinks_;        // every one made, for stop
   std::vector<std::unique_ptr<Receiver>> receivers_;  // fixed after start()
   std::vector<std::thread> threads_;
   std::unique_ptr<MetricsServer> metrics_;

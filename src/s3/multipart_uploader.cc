@@ -99,6 +99,8 @@ struct FileState {
   std::mutex mu;  // guards what follows (and result's counters)
   std::string upload_id;
   std::vector<std::string> etags;  // [part - 1]
+  std::vector<std::string> sums;   // [part - 1]: base64 CRC32C with kCrc32c (Complete lists them)
+  ChecksumAlgorithm checksum = ChecksumAlgorithm::kMd5;
   uint32_t outstanding = 0;        // parts this run still has to finish
   bool failed = false;
   std::unique_ptr<OrderedFileHasher> hasher;  // chunk = part
@@ -208,8 +210,9 @@ class UploadRun {
   }
 
   // Sends one body (a single PUT when upload_id is empty, else part `number`) until the store
-  // returns an ETag that matches its MD5, up to kEtagTries times. Returns the ETag.
-  Result<std::string> send_body(FileState* f, uint32_t number, const uint8_t* data, uint64_t len, const Md5Digest& m,
+  // returns an ETag that matches its MD5, up to kEtagTries times. Returns the ETag. With
+  // CRC32C there is no MD5 to compare: the store's check of x-amz-checksum-crc32c is it.
+  Result<std::string> send_body(FileState* f, uint32_t number, const uint8_t* data, uint64_t len, const BodyChecksum& m,
                                 const HeaderList& meta) {
     const std::string& key = f->item->key;
     for (int round = 0; round < kEtagTries; ++round) {
@@ -219,10 +222,10 @@ class UploadRun {
       std::lock_guard lock(f->mu);
       f->result->bytes_sent += len;
       f->result->parts_sent++;
-      if (!etag_is_md5(*etag) || *etag == m.hex()) return etag;
+      if (!m.comparable_with_etag() || !etag_is_md5(*etag) || *etag == m.md5.hex()) return etag;
       f->result->parts_resent++;
       log::warning((number ? "part " + std::to_string(number) + " of " : std::string()) + client_.object_url(key) +
-                   ": the store's ETag " + *etag + " is not the MD5 of what was sent (" + m.hex() + "); sending again");
+                   ": the store's ETag " + *etag + " is not the MD5 of what was sent (" + m.md5.hex() + "); sending again");
     }
     return Status(Error::kIntegrity, (number ? "part " + std::to_string(number) + " of " : std::string()) +
                                          client_.object_url(key) + " was never stored intact (ETag never matched the MD5 sent)");
@@ -238,7 +241,8 @@ class UploadRun {
     Hash128 h;
     if (st) {
       h = xxh3_128(buf.get(), it.size);
-      auto etag = send_body(f, 0, buf.get(), it.size, md5(buf.get(), it.size), metadata(f, h.hex()));
+      auto etag = send_body(f, 0, buf.get(), it.size, BodyChecksum::compute(options_.checksum, buf.get(), it.size),
+                            metadata(f, h.hex()));
       st = etag.status();
     }
     buf.reset();
@@ -287,6 +291,7 @@ class UploadRun {
     std::map<uint32_t, std::string> stored;
     for (const auto& p : *listed) stored[p.number] = p.etag;
     f->upload_id = s.upload_id;
+    f->checksum = s.checksum == "crc32c" ? ChecksumAlgorithm::kCrc32c : ChecksumAlgorithm::kMd5;
     for (const auto& [n, part] : s.parts) {
       if (n > f->part_count) continue;
       // A journaled part counts when the store lists it with the same ETag, or when the
@@ -295,6 +300,7 @@ class UploadRun {
       if (!unsupported && (listed_part == stored.end() || listed_part->second != part.etag)) continue;
       (*have)[n - 1] = true;
       f->etags[n - 1] = part.etag;
+      f->sums[n - 1] = part.md5_b64;
     }
     return std::move(*j);
   }
@@ -314,6 +320,8 @@ class UploadRun {
     f->part_size = *ps;
     f->part_count = static_cast<uint32_t>((it.size + f->part_size - 1) / f->part_size);
     f->etags.assign(f->part_count, "");
+    f->sums.assign(f->part_count, "");
+    f->checksum = options_.checksum;
     int fd = f->fd.get();
     std::string src = it.source_path;
     f->hasher = std::make_unique<OrderedFileHasher>(
@@ -331,7 +339,8 @@ class UploadRun {
       if (f->failed) return {};
     }
     if (f->upload_id.empty()) {
-      auto id = client_.create_multipart(it.key, metadata(f, ""));
+      f->checksum = options_.checksum;
+      auto id = client_.create_multipart(it.key, metadata(f, ""), f->checksum);
       if (!id) {
         fail(f, id.status());
         return {};
@@ -348,6 +357,7 @@ class UploadRun {
         s.part_size = f->part_size;
         s.upload_id = *id;
         s.created_unix = static_cast<int64_t>(std::time(nullptr));
+        s.checksum = to_string(f->checksum);
         auto j = UploadJournal::create(journal_path, s);
         if (!j) log::warning(j.status().message() + ": this upload cannot be resumed");
         else f->journal = std::move(*j);
@@ -374,7 +384,7 @@ class UploadRun {
     return todo;
   }
 
-  // One part: read into a budgeted buffer, MD5, fold into the file hash, upload, journal.
+  // One part: read into a budgeted buffer, checksum, fold into the file hash, upload, journal.
   // Returns true when it was the file's last outstanding part.
   bool upload_part(FileState* f, uint32_t n) {
     const UploadItem& it = *f->item;
@@ -387,10 +397,10 @@ class UploadRun {
     acquire_blocking(budget_, len);
     Buffer buf = make_part_buffer(len);
     Status st = pread_all(f->fd.get(), buf.get(), len, offset, it.source_path);
-    Md5Digest m{};
+    BodyChecksum m;
     std::string etag;
     if (st) {
-      m = md5(buf.get(), len);
+      m = BodyChecksum::compute(f->checksum, buf.get(), len);
       st = f->hasher->add_chunk(n - 1, buf.get(), len);
     }
     if (st) {
@@ -401,6 +411,10 @@ class UploadRun {
     buf.reset();
     budget_.release(len);
     if (st && f->journal) st = f->journal->record_part(n, {etag, m.base64()});
+    if (st) {
+      std::lock_guard lock(f->mu);
+      f->sums[n - 1] = m.base64();
+    }
     if (!st) {
       fail(f, st);
       return false;
@@ -422,7 +436,8 @@ class UploadRun {
     {
       std::lock_guard lock(f->mu);
       if (f->failed) return;
-      for (uint32_t i = 0; i < f->part_count; ++i) parts.push_back({i + 1, f->etags[i]});
+      for (uint32_t i = 0; i < f->part_count; ++i)
+        parts.push_back({i + 1, f->etags[i], f->checksum == ChecksumAlgorithm::kCrc32c ? f->sums[i] : ""});
       if (!f->hasher->complete()) {
         fail_locked(f, Status(Error::kInternal, "the hash of '" + it.source_path + "' is incomplete after its last part"));
         return;

@@ -58,6 +58,9 @@ struct UploaderOptions {
   int concurrency = 8;
   uint64_t memory = 256ull << 20;
   std::string state_dir;   // journals; "" = no resume
+  // Per-part integrity header (--checksum-algorithm). A resumed upload keeps the algorithm
+  // it was created with (its journal says which).
+  ChecksumAlgorithm checksum = ChecksumAlgorithm::kMd5;
   // TEST-ONLY FAULT: SIGKILL this process once N parts were journaled (the CLI sets it from
   // FERRY_TEST_SIGKILL_AFTER_CHUNKS) so tests can interrupt an upload at a seeded point.
   uint64_t fault_sigkill_after_parts = 0;

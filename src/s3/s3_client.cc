@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "s3/crc32c.h"
 #include "s3/xml.h"
 
 namespace ferry::s3 {
@@ -153,10 +154,42 @@ Status S3Client::error_status(const Call& c, const HttpResponse& r) const {
   return Status(Error::kRefused, what + " failed: " + detail);
 }
 
+const char* to_string(ChecksumAlgorithm a) { return a == ChecksumAlgorithm::kCrc32c ? "crc32c" : "md5"; }
+
+BodyChecksum BodyChecksum::compute(ChecksumAlgorithm a, const uint8_t* data, size_t len) {
+  BodyChecksum s;
+  s.algorithm = a;
+  if (a == ChecksumAlgorithm::kCrc32c) s.crc32c = ferry::s3::crc32c(data, len);
+  else s.md5 = ferry::s3::md5(data, len);
+  return s;
+}
+
+std::string BodyChecksum::base64() const {
+  return algorithm == ChecksumAlgorithm::kCrc32c ? crc32c_base64(crc32c) : md5.base64();
+}
+
+namespace {
+void add_checksum_headers(HeaderList* h, const BodyChecksum& sum) {
+  if (sum.algorithm == ChecksumAlgorithm::kCrc32c) {
+    h->emplace_back("x-amz-checksum-crc32c", sum.base64());
+    h->emplace_back("x-amz-sdk-checksum-algorithm", "CRC32C");
+  } else {
+    h->emplace_back("Content-MD5", sum.base64());
+  }
+}
+}  // namespace
+
 Result<std::string> S3Client::put_object(const std::string& key, const uint8_t* data, size_t len, const Md5Digest& md5,
                                          const HeaderList& metadata) {
+  BodyChecksum sum;
+  sum.md5 = md5;
+  return put_object(key, data, len, sum, metadata);
+}
+
+Result<std::string> S3Client::put_object(const std::string& key, const uint8_t* data, size_t len,
+                                         const BodyChecksum& sum, const HeaderList& metadata) {
   Call c{"PUT", key, {}, metadata, data, len, false};
-  c.headers.emplace_back("Content-MD5", md5.base64());
+  add_checksum_headers(&c.headers, sum);
   c.headers.emplace_back("Content-Type", "application/octet-stream");
   auto r = call(c);
   if (!r) return r.status();
@@ -164,8 +197,10 @@ Result<std::string> S3Client::put_object(const std::string& key, const uint8_t* 
   return strip_quotes(r->header("etag"));
 }
 
-Result<std::string> S3Client::create_multipart(const std::string& key, const HeaderList& metadata) {
+Result<std::string> S3Client::create_multipart(const std::string& key, const HeaderList& metadata,
+                                               ChecksumAlgorithm algorithm) {
   Call c{"POST", key, {{"uploads", ""}}, metadata};
+  if (algorithm == ChecksumAlgorithm::kCrc32c) c.headers.emplace_back("x-amz-checksum-algorithm", "CRC32C");
   c.headers.emplace_back("Content-Type", "application/octet-stream");
   auto r = call(c);
   if (!r) return r.status();
@@ -175,8 +210,15 @@ Result<std::string> S3Client::create_multipart(const std::string& key, const Hea
 
 Result<std::string> S3Client::upload_part(const std::string& key, const std::string& upload_id, uint32_t number,
                                           const uint8_t* data, size_t len, const Md5Digest& md5) {
+  BodyChecksum sum;
+  sum.md5 = md5;
+  return upload_part(key, upload_id, number, data, len, sum);
+}
+
+Result<std::string> S3Client::upload_part(const std::string& key, const std::string& upload_id, uint32_t number,
+                                          const uint8_t* data, size_t len, const BodyChecksum& sum) {
   Call c{"PUT", key, {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}}, {}, data, len, false};
-  c.headers.emplace_back("Content-MD5", md5.base64());
+  add_checksum_headers(&c.headers, sum);
   auto r = call(c);
   if (!r) return r.status();
   if (r->status != 200) return error_status(c, *r);
@@ -188,7 +230,9 @@ Result<std::string> S3Client::complete_multipart(const std::string& key, const s
   std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   for (const auto& p : parts)
     body += "<Part><PartNumber>" + std::to_string(p.number) + "</PartNumber><ETag>\"" + xml_escape(p.etag) +
-            "\"</ETag></Part>";
+            "\"</ETag>" +
+            (p.checksum_crc32c.empty() ? "" : "<ChecksumCRC32C>" + xml_escape(p.checksum_crc32c) + "</ChecksumCRC32C>") +
+            "</Part>";
   body += "</CompleteMultipartUpload>";
   Call c{"POST", key, {{"uploadId", upload_id}}, {{"Content-Type", "application/xml"}},
          reinterpret_cast<const uint8_t*>(body.data()), body.size(), true};

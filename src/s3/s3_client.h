@@ -49,6 +49,24 @@ struct HeadResult {
 struct CompletedPart {
   uint32_t number = 0;
   std::string etag;
+  std::string checksum_crc32c;  // base64, for uploads created with ChecksumAlgorithm::kCrc32c
+};
+
+// How a body's integrity is checked by the store: Content-MD5 (the default; every
+// S3-compatible store honours it, and a plain-MD5 ETag lets ferry check it end to end), or
+// x-amz-checksum-crc32c (AWS's flexible checksums: far cheaper to compute; stored with the
+// object; not every S3-compatible store implements it).
+enum class ChecksumAlgorithm : uint8_t { kMd5, kCrc32c };
+const char* to_string(ChecksumAlgorithm a);  // "md5" | "crc32c"
+
+struct BodyChecksum {
+  ChecksumAlgorithm algorithm = ChecksumAlgorithm::kMd5;
+  Md5Digest md5{};      // with kMd5
+  uint32_t crc32c = 0;  // with kCrc32c
+  static BodyChecksum compute(ChecksumAlgorithm a, const uint8_t* data, size_t len);
+  std::string base64() const;  // the header value
+  // The ETag a store returns for this body can be compared with it (MD5 only).
+  bool comparable_with_etag() const { return algorithm == ChecksumAlgorithm::kMd5; }
 };
 
 class S3Client {
@@ -61,9 +79,16 @@ class S3Client {
   // body damaged on the way; the ETag a non-encrypting store returns is that MD5 in hex.
   Result<std::string> put_object(const std::string& key, const uint8_t* data, size_t len, const Md5Digest& md5,
                                  const HeaderList& metadata);
-  Result<std::string> create_multipart(const std::string& key, const HeaderList& metadata);
+  Result<std::string> put_object(const std::string& key, const uint8_t* data, size_t len, const BodyChecksum& sum,
+                                 const HeaderList& metadata);
+  // With kCrc32c the upload is created with x-amz-checksum-algorithm: CRC32C, and each part
+  // and the Complete request must then carry their CRC32C.
+  Result<std::string> create_multipart(const std::string& key, const HeaderList& metadata,
+                                       ChecksumAlgorithm algorithm = ChecksumAlgorithm::kMd5);
   Result<std::string> upload_part(const std::string& key, const std::string& upload_id, uint32_t number,
                                   const uint8_t* data, size_t len, const Md5Digest& md5);
+  Result<std::string> upload_part(const std::string& key, const std::string& upload_id, uint32_t number,
+                                  const uint8_t* data, size_t len, const BodyChecksum& sum);
   Result<std::string> complete_multipart(const std::string& key, const std::string& upload_id,
                                          const std::vector<CompletedPart>& parts);
   // *unsupported is set when the store does not implement the call (HTTP 405/501, as s3rver

@@ -164,6 +164,7 @@ class Transfer {
     uo.part_size = s3_.part_size;
     uo.single_put_cutoff = s3_.single_put_cutoff;
     uo.concurrency = s3_.concurrency;
+    uo.checksum = s3_.checksum;
     uo.memory = opts_.memory;
     uo.state_dir = opts_.resume == "off" ? "" : (s3_.state_dir.empty() ? UploadJournal::default_state_dir() : s3_.state_dir);
     uo.fault_sigkill_after_parts = opts_.fault_sigkill_after_chunks;

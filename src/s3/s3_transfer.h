@@ -24,6 +24,7 @@ struct S3Options {
   std::string state_dir;     // --state-dir; "" = UploadJournal::default_state_dir()
   RetryOptions retry;
   std::string ca_file;       // "" = $AWS_CA_BUNDLE, else the system store
+  ChecksumAlgorithm checksum = ChecksumAlgorithm::kMd5;  // --checksum-algorithm
 };
 
 // Uploads SRCs (rsync naming, as `ferry send`) below target.prefix. Regular files become

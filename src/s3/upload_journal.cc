@@ -108,6 +108,11 @@ Result<UploadJournalState> parse(const std::string& text, const std::string& pat
     if (!header_done) {
       std::string v, d;
       ls >> v;
+      if (tag == "checksum") {  // optional, so version 1 journals without it still read
+        if (v != "md5" && v != "crc32c") return bad("unknown checksum algorithm '" + v + "'");
+        st.checksum = v;
+        continue;
+      }
       if (tag == "header-check") {
         if (fields != 9) return bad("incomplete header");
         header_done = true;
@@ -242,7 +247,8 @@ Result<std::unique_ptr<UploadJournal>> UploadJournal::create(const std::string& 
   text += "endpoint " + enc(h.endpoint) + "\nbucket " + enc(h.bucket) + "\nkey " + enc(h.key) + "\nsource " +
           enc(h.source) + "\nsize " + std::to_string(h.size) + "\nmtime_ns " + std::to_string(h.mtime_ns) +
           "\npart_size " + std::to_string(h.part_size) + "\nupload_id " + enc(h.upload_id) + "\ncreated_unix " +
-          std::to_string(h.created_unix) + "\nheader-check\n";
+          std::to_string(h.created_unix) + "\n" + (h.checksum == "crc32c" ? "checksum crc32c\n" : "") +
+          "header-check\n";
   std::string tmp = path + ".tmp" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return errno_status(Error::kLocalIo, "create '" + tmp + "'", errno);

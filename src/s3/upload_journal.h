@@ -25,7 +25,7 @@ inline constexpr int kUploadJournalVersion = 1;
 
 struct JournalPart {
   std::string etag;     // as the store returned it, without quotes
-  std::string md5_b64;  // Content-MD5 we sent (the part's checksum)
+  std::string md5_b64;  // the part's checksum as sent, base64: Content-MD5, or CRC32C with checksum "crc32c"
 };
 
 struct UploadJournalState {
@@ -38,6 +38,10 @@ struct UploadJournalState {
   uint64_t part_size = 0;
   std::string upload_id;
   int64_t created_unix = 0;
+  // The upload's checksum algorithm: "md5" (also what a journal without the optional
+  // `checksum` header line means: every journal written before crc32c existed) or "crc32c"
+  // (the upload was created with x-amz-checksum-algorithm and Complete needs each part's).
+  std::string checksum = "md5";
   std::map<uint32_t, JournalPart> parts;  // by part number (1-based)
 };
 

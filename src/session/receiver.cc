@@ -48,6 +48,7 @@ constexpr const char* kAuthFailed = "authentication failed: unknown or revoked t
 // What new connections are served with; replaced whole by reload().
 struct ServeConfig {
   std::map<std::string, std::shared_ptr<const RootDir>> exports;  // empty: single-root mode
+  std::map<std::string, std::shared_ptr<FileSinkFactory>> sinks;  // exports whose files go to sinks
   TokenVerifier verify;                                           // null: own token (or none)
 };
 
@@ -62,6 +63,7 @@ Result<std::shared_ptr<const ServeConfig>> make_config(const std::vector<ExportS
     auto root = RootDir::open(e.root, /*create=*/false);
     if (!root) return Status(root.status().code(), "export '" + e.name + "': " + root.status().message());
     c->exports[e.name] = std::make_shared<const RootDir>(std::move(*root));
+    if (e.sinks) c->sinks[e.name] = e.sinks;
   }
   return std::shared_ptr<const ServeConfig>(std::move(c));
 }
@@ -383,6 +385,7 @@ class EmbeddedReceiver final : public Receiver {
                            " sessions at once; try again later");
     // Exports: the destination's first component names the export, the rest is below it.
     std::shared_ptr<const RootDir> root = root_;
+    std::string export_name;
     if (!who.config->exports.empty()) {
       std::string name = open->dest_path.substr(0, open->dest_path.find('/'));
       if (name.empty())
@@ -397,6 +400,7 @@ class EmbeddedReceiver final : public Receiver {
       auto e = who.config->exports.find(name);
       if (e == who.config->exports.end()) co_return refuse(*conn, Error::kRefused, "no export named '" + name + "'");
       root = e->second;
+      export_name = name;
       open->dest_path = name.size() < open->dest_path.size() ? open->dest_path.substr(name.size() + 1) : "";
     }
 
@@ -421,6 +425,7 @@ class EmbeddedReceiver final : public Receiver {
     auto session = std::make_shared<ReceiverSession>(io_, pool_, *root, budget_, std::move(*open), id, conn->peer(),
                                                      std::move(journal), options_.fault_sigkill_after_chunks);
     session->keep_alive(root);
+    if (auto s = who.config->sinks.find(export_name); s != who.config->sinks.end()) session->set_sinks(s->second);
     session->set_rate_limit(options_.max_session_rate);
     session->set_total_rate(total_rate_);
     session->set_udp_ports(options_.udp_port_first, options_.udp_port_last);

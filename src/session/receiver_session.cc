@@ -344,6 +344,7 @@ protocol::PlanEntry ReceiverSession::plan_entry(const protocol::FileListEntry& e
   std::string rel = join_relative(open_.dest_path, e.entry.path);
   if (rel.size() > kMaxPathBytes) return reject("path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
   if (is_reserved_path(rel)) return reject("'.ferry' below the root is reserved for ferry's own state");
+  if (sinks_) return plan_sink_entry(e, rel, out);
 
   struct stat st {};
   int err = root_.lstat_beneath(rel, &st);
@@ -650,6 +651,7 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
       break;
     }
     bytes_received_ += payload_len;
+    if (sinks_) co_await wait_admitted(*file, ch->chunk_index);
     if (rate_limit_ || total_rate_) co_await pace(payload_len);
     uint64_t reserve = payload_len + (ch->codec == static_cast<uint8_t>(Codec::kZstd) ? ch->raw_length : 0);
     co_await acquire_budget(reserve);
@@ -709,6 +711,7 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
     if (!ChunkCodec::for_this_thread().decompress(Codec::kZstd, payload.get(), payload_len, decoded.get(), h.raw_length)) nack_reason = 2;
     raw = decoded.get();
   }
+  if (sinks_) return sink_chunk(std::move(file), h, raw, nack_reason, &release.n);
   std::shared_ptr<StagedFile> staged;
   std::shared_ptr<OrderedFileHasher> hasher;
   std::shared_ptr<uint8_t[]> owner;  // keeps `raw` alive until it is written
@@ -775,6 +778,7 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
 }
 
 void ReceiverSession::finalize(std::shared_ptr<RecvFile> file) {
+  if (sinks_) return commit_to_sink(std::move(file));
   std::lock_guard lock(file->mu);
   if (file->resolved) return;
   if (!file->staged) {  // an empty file: no chunk created it
@@ -858,6 +862,7 @@ void ReceiverSession::resolve(RecvFile& file, const Status& st, const Hash128& h
     else journal_->discarded(file.slot);
   }
   file.staged.reset();  // unlinks the temporary file unless it was committed or kept
+  file.sink.reset();    // discards what a sink stored unless it committed
   file.hasher.reset();
   {
     std::lock_guard lock(mu_);

@@ -28,6 +28,7 @@
 #include "manifest/journal.h"
 #include "protocol/frames.h"
 #include "session/total_rate.h"
+#include "session/file_sink.h"
 #include "transport/frame_socket.h"
 #include "transport/udp/udp_chunk_receiver.h"
 
@@ -74,6 +75,9 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void update_udp_share();
   // Keeps `owner` (e.g. the RootDir this session writes beneath) alive as long as the session.
   void keep_alive(std::shared_ptr<const void> owner) { kept_alive_ = std::move(owner); }
+  // Regular files go to sinks made by `sinks` (an S3 export) instead of below the root;
+  // directories and symlinks are skipped. Call before run_control.
+  void set_sinks(std::shared_ptr<FileSinkFactory> sinks) { sinks_ = std::move(sinks); }
   // A new connection of the same transfer arrived: this (stale) session ends now. Network thread.
   void supersede();
   // Ends the session now, as if its sender had vanished: journal flushed, partial files kept
@@ -98,6 +102,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
     // resolve() (which resets them) cannot free them under its feet.
     std::shared_ptr<StagedFile> staged;
     std::shared_ptr<OrderedFileHasher> hasher;
+    std::shared_ptr<FileSink> sink;  // with sinks_: where the bytes go instead of `staged`
     bool done_known = false;
     Hash128 expected;
     bool finalizing = false;
@@ -130,6 +135,13 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void process_chunk(std::shared_ptr<RecvFile> file, protocol::ChunkHeader header, Buffer payload,
                      uint32_t payload_len, uint64_t reserved);  // pool
   void finalize(std::shared_ptr<RecvFile> file);                   // pool
+  // With sinks_ (receiver_session_sink.cc): plan, store a chunk, commit, hold a stream back.
+  protocol::PlanEntry plan_sink_entry(const protocol::FileListEntry& e, const std::string& rel,
+                                      std::shared_ptr<RecvFile>* out);  // pool
+  void sink_chunk(std::shared_ptr<RecvFile> file, const protocol::ChunkHeader& h, const uint8_t* raw,
+                  uint16_t nack_reason, uint64_t* reserved);  // pool
+  void commit_to_sink(std::shared_ptr<RecvFile> file);         // pool
+  asio::awaitable<void> wait_admitted(RecvFile& file, uint32_t chunk_index);  // network thread
   Status open_staged(RecvFile& file);  // pool, file.mu held: temp file, hasher, journal record
   void run_committer();  // pool: group commit of verified files (fsync, rename, fsync dirs)
   void resolve(RecvFile& file, const Status& st, const Hash128& hash);  // pool, file.mu held
@@ -144,6 +156,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void send_control(std::vector<uint8_t> frame);  // any thread
 
   std::shared_ptr<const void> kept_alive_;  // declared first: destroyed after everything using root_
+  std::shared_ptr<FileSinkFactory> sinks_;  // null: files land below root_
   uint64_t rate_limit_ = 0;                 // bytes/s, 0 = none
   std::shared_ptr<TotalRate> total_rate_;   // server-wide cap, null = none
   uint16_t udp_port_first_ = 0, udp_port_last_ = 0;

@@ -82,8 +82,13 @@ TEST_F(ConfigTest, SizesRatesDurationsAndPortsAreParsed) {
 
 TEST_F(ConfigTest, GoodConfigRoundTripsThroughCanonicalToml) {
   auto c = parse(good("memory = \"64M\"\nsession_rate_cap = \"1G\"\nshutdown_grace = \"1500ms\"\nio = \"posix\"\n",
+                      "\n[[export]]\nname = \"bucket\"\ntype = \"s3\"\nbucket = \"bkt\"\nprefix = \"in\"\n"
+                      "endpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\npath_style = true\npart_size = \"16M\"\n"
                       "\n[metrics]\nlisten = \"127.0.0.1:0\"\n"));
   ASSERT_TRUE(c) << c.status().message();
+  ASSERT_EQ(c->exports.size(), 3u);
+  EXPECT_EQ(c->exports[2].prefix, "in/");  // a "directory"
+  EXPECT_EQ(c->exports[2].part_size, 16ull << 20);
   std::string text = to_toml(*c);
   auto again = parse(text);
   ASSERT_TRUE(again) << again.status().message() << "\n" << text;
@@ -147,8 +152,16 @@ TEST_F(ConfigTest, EachErrorKindNamesTheLineAndTheCause) {
        "ferryd.toml:6: 'path' in [[export]]: must be an absolute path, not 'srv/x'"},
       {base + "\n[[export]]\nname = \"x\"\npath = \"" + p + "/missing\"\n",
        "ferryd.toml:6: 'path' in [[export]]: '" + p + "/missing': No such file or directory"},
-      {base + exp + "type = \"s3\"\n",
-       "ferryd.toml:7: 'type' in [[export]]: \"s3\" exports are not supported yet (only \"fs\")"},
+      {base + exp + "type = \"s3\"\n", "ferryd.toml:6: 'path' in [[export]]: an s3 export has no path (its objects go to bucket/prefix)"},
+      {base + exp + "type = \"ftp\"\n", "ferryd.toml:7: 'type' in [[export]]: must be \"fs\" (or \"dir\") or \"s3\", not 'ftp'"},
+      {base + exp + "bucket = \"b\"\n", "ferryd.toml:7: 'bucket' in [[export]]: only for type = \"s3\" exports"},
+      {base + "\n[[export]]\nname = \"c\"\ntype = \"s3\"\n", "ferryd.toml:4: missing required key 'bucket' in [[export]]"},
+      {base + "\n[[export]]\nname = \"c\"\ntype = \"s3\"\nbucket = \"a_\"\n",
+       "ferryd.toml:7: 'bucket' in [[export]]: invalid S3 URL 's3://a_': the bucket name must be 3 to 63 characters (expected s3://BUCKET/PREFIX/)"},
+      {base + "\n[[export]]\nname = \"c\"\ntype = \"s3\"\nbucket = \"bkt\"\nprefix = \"a//b\"\n",
+       "ferryd.toml:8: 'prefix' in [[export]]: invalid S3 URL 's3://bkt/a//b': empty path component in the prefix (expected s3://BUCKET/PREFIX/)"},
+      {base + "\n[[export]]\nname = \"c\"\ntype = \"s3\"\nbucket = \"bkt\"\npart_size = \"1M\"\n",
+       "ferryd.toml:8: 'part_size' in [[export]]: must be between 5M and 4G"},
       {base, "ferryd.toml:1: no [[export]]: ferryd would have nothing to serve"},
       // tls
       {exp, "ferryd.toml:1: [tls] needs cert and key (or plaintext = true, for tests and trusted networks only)"},
@@ -242,7 +255,10 @@ TEST_F(ConfigTest, ShippedExampleIsValid) {
   replace("/etc/ferry/key.pem", dir_ / "key.pem");
   auto c = parse(text);
   ASSERT_TRUE(c) << c.status().message();
-  EXPECT_EQ(c->exports.size(), 2u);
+  ASSERT_EQ(c->exports.size(), 3u);
+  EXPECT_TRUE(c->exports[2].is_s3());
+  EXPECT_EQ(c->exports[2].bucket, "studio-ingest");
+  EXPECT_EQ(c->exports[2].prefix, "landing/");
   EXPECT_EQ(c->metrics_listen, "127.0.0.1:9471");
   EXPECT_EQ(c->server.memory, 1ull << 30);
 }

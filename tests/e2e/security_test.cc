@@ -229,7 +229,7 @@ class ExportTest : public SecurityTest {
  protected:
   TempDir rw_{"exp-rw"};
   TempDir ro_{"exp-ro"};
-  std::vector<ExportSpec> exports() const { return {{"plates", rw_.path()}, {"archive", ro_.path()}}; }
+  std::vector<ExportSpec> exports() const { return {{"plates", rw_.path(), nullptr}, {"archive", ro_.path(), nullptr}}; }
   static TokenVerifier verifier(bool revoked) {
     return [revoked](std::string_view token) -> Result<std::vector<ExportAccess>> {
       if (token == "artist-token" && !revoked)
@@ -290,7 +290,7 @@ TEST_F(ExportTest, TokenRevokedByReloadIsRefusedAndNothingIsWritten) {
   EXPECT_NE(lstat((rw_ / "b").c_str(), &st), 0);
   EXPECT_EQ(wait_for_auth_failures(rx.receiver(), 1), 1u);
   // A reload that names a missing directory changes nothing.
-  EXPECT_FALSE(rx.receiver()->reload({{"gone", dst_ / "missing"}}, verifier(false)).is_ok());
+  EXPECT_FALSE(rx.receiver()->reload({{"gone", dst_ / "missing", nullptr}}, verifier(false)).is_ok());
   EXPECT_FALSE(send_files({src_ / "secret.txt"}, url(rx, "plates/c"), quiet_options()).status.is_ok());
 }
 
@@ -312,7 +312,7 @@ TEST_F(SecurityTest, OverTheSessionLimitTheReceiverAnswersBusyAndCountsIt) {
 
 TEST_F(SecurityTest, DataStreamWithAnotherTokenCannotJoinASession) {
   ReceiveOptions o;
-  o.exports = {{"x", dst_.path()}};
+  o.exports = {{"x", dst_.path(), nullptr}};
   o.verify_token = [](std::string_view t) -> Result<std::vector<ExportAccess>> {
     if (t == "a" || t == "b") return std::vector<ExportAccess>{{"x", true, true}};
     return Status(Error::kRefused, "unknown");

@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 
+#include "s3/crc32c.h"
 #include "s3_test_support.h"
 
 namespace ferry::s3::test {
@@ -309,6 +310,76 @@ TEST_F(FaultRelayTest, ForbiddenIsReportedClearlyWithExitCode6) {
   EXPECT_NE(r.err.find("PUT s3://bkt/plates/frame.exr"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("HTTP 403 AccessDenied"), std::string::npos) << r.err;
   EXPECT_EQ(relay.faults(), 1) << "a 403 is final: never retried";
+}
+
+}  // namespace
+}  // namespace ferry::s3::test
+
+namespace ferry::s3::test {
+namespace {
+
+// --checksum-algorithm crc32c: s3rver accepts and ignores the flexible-checksum headers, so
+// what ferry sends is checked on the wire (the relay sees every request head, passing them
+// on unchanged), and the objects must still arrive intact. That the store verifies them is
+// only testable against real S3.
+TEST_F(FaultRelayTest, Crc32cHeadersAreSentOnCreatePartsAndPuts) {
+  std::mutex mu;
+  std::vector<std::string> heads;
+  FaultRelay relay(server_.port(), [&](int, const std::string& head) {
+    std::lock_guard lock(mu);
+    heads.push_back(head);
+    return Fault::kNone;
+  });
+  std::string dir = tmp_ / "src";
+  ::mkdir(dir.c_str(), 0755);
+  write_random_file(dir + "/big.exr", 12ull << 20, 1);  // 3 parts of 5 MiB (last 2 MiB)
+  write_random_file(dir + "/small.exr", 5000, 2);
+  S3Options o = via(relay);
+  o.single_put_cutoff = 6ull << 20;
+  o.checksum = ChecksumAlgorithm::kCrc32c;
+  TransferReport r = send_files({dir + "/"}, {"bkt", "c/"}, o, SendOptions{});
+  ASSERT_TRUE(r.status.is_ok()) << r.status.message();
+
+  std::string big = read_file(dir + "/big.exr"), small = read_file(dir + "/small.exr");
+  auto crc_of = [](const std::string& s, size_t off, size_t len) {
+    return crc32c_base64(crc32c(reinterpret_cast<const uint8_t*>(s.data()) + off, len));
+  };
+  // Header names are case-insensitive: look them up lower-cased (values as sent).
+  auto value = [](const std::string& head, const std::string& name) {
+    std::string lower = head;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    size_t p = lower.find("\r\n" + name + ":");
+    if (p == std::string::npos) return std::string("(absent)");
+    size_t s = p + name.size() + 3;
+    while (s < head.size() && head[s] == ' ') ++s;
+    return head.substr(s, head.find("\r\n", s) - s);
+  };
+  int creates = 0, parts = 0, puts = 0, md5s = 0;
+  for (const auto& h : heads) {
+    bool part = h.find("partNumber=") != std::string::npos;
+    if (value(h, "content-md5") != "(absent)") ++md5s;
+    if (h.rfind("POST /bkt/c/big.exr?uploads", 0) == 0) {
+      ++creates;
+      EXPECT_EQ(value(h, "x-amz-checksum-algorithm"), "CRC32C") << h;
+    } else if (h.rfind("PUT /bkt/c/big.exr?", 0) == 0 && part) {
+      size_t n = std::stoul(h.substr(h.find("partNumber=") + 11));
+      size_t off = (n - 1) * (5ull << 20), len = std::min<size_t>(5ull << 20, big.size() - off);
+      ++parts;
+      EXPECT_EQ(value(h, "x-amz-checksum-crc32c"), crc_of(big, off, len)) << h;
+      EXPECT_EQ(value(h, "x-amz-sdk-checksum-algorithm"), "CRC32C") << h;
+    } else if (h.rfind("PUT /bkt/c/small.exr ", 0) == 0) {
+      ++puts;
+      EXPECT_EQ(value(h, "x-amz-checksum-crc32c"), crc_of(small, 0, small.size())) << h;
+    }
+  }
+  EXPECT_EQ(md5s, 0) << "no Content-MD5 with --checksum-algorithm crc32c";
+  EXPECT_EQ(creates, 1);
+  EXPECT_EQ(parts, 3);
+  EXPECT_EQ(puts, 1);
+  auto direct = make_client({"bkt", ""}, server_.options());
+  ASSERT_TRUE(direct);
+  EXPECT_TRUE(*(*direct)->get_object("c/big.exr", 1 << 30) == big);
+  EXPECT_TRUE(*(*direct)->get_object("c/small.exr", 1 << 20) == small);
 }
 
 }  // namespace

@@ -127,3 +127,43 @@ TEST(UploadJournal, SecondOpenerIsRefusedWhileTheFirstHoldsIt) {
 
 }  // namespace
 }  // namespace ferry::s3::test
+
+namespace ferry::s3::test {
+namespace {
+
+// --checksum-algorithm crc32c adds one optional header line; MD5 journals are written
+// exactly as before it existed, so journals of earlier versions read (and resume) as MD5.
+TEST(UploadJournal, ChecksumAlgorithmIsAnOptionalHeaderLineAndOldJournalsReadAsMd5) {
+  TempDir d("s3j-sum");
+  std::string md5_path = UploadJournal::path_for(d.path(), "e", "b", "k", "/md5");
+  std::string crc_path = UploadJournal::path_for(d.path(), "e", "b", "k", "/crc");
+  {
+    auto j = UploadJournal::create(md5_path, header());
+    ASSERT_TRUE(j) << j.status().message();
+    ASSERT_TRUE((*j)->record_part(2, {"etag-2", "md5two=="}));
+    UploadJournalState c = header();
+    c.checksum = "crc32c";
+    auto k = UploadJournal::create(crc_path, c);
+    ASSERT_TRUE(k) << k.status().message();
+    ASSERT_TRUE((*k)->record_part(3, {"etag-3", "4waSgw=="}));
+  }
+  std::string old_format = read_file(md5_path);
+  EXPECT_EQ(old_format.find("checksum"), std::string::npos) << old_format;
+  EXPECT_NE(read_file(crc_path).find("\nchecksum crc32c\nheader-check\n"), std::string::npos);
+  auto m = UploadJournal::read(md5_path);
+  ASSERT_TRUE(m) << m.status().message();
+  EXPECT_EQ(m->checksum, "md5");
+  EXPECT_EQ(m->parts.at(2).md5_b64, "md5two==");
+  auto c = UploadJournal::read(crc_path);
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->checksum, "crc32c");
+  EXPECT_EQ(c->parts.at(3).md5_b64, "4waSgw==");
+  // An unknown algorithm is a damaged header, not silently MD5.
+  std::string bad = read_file(crc_path);
+  bad.replace(bad.find("checksum crc32c"), 15, "checksum sha999");
+  std::ofstream(crc_path, std::ios::trunc) << bad;
+  EXPECT_FALSE(UploadJournal::read(crc_path));
+}
+
+}  // namespace
+}  // namespace ferry::s3::test
