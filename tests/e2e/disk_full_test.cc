@@ -226,7 +226,7 @@ TEST(DiskFullMidFileTest, SpaceTakenWhileAFileIsWrittenFailsItCleanlyAndTheRerun
   std::thread sender([&] { r1 = run_command(args); });
   // Wait for the staged file, then take all but 2 MiB of what is free.
   bool seen = false;
-  for (int i = 0; i < 400 && !seen; ++i) {
+  for (int i = 0; i < 3000 && !seen; ++i) {  // up to 30 s: a loaded machine starts slowly
     std::map<std::string, TreeItem> t;
     list_tree(mnt, "", &t);
     for (const auto& [rel, item] : t) seen = seen || is_temp_name(rel);
