@@ -13,9 +13,10 @@ that it has not yet verified in its current form. A file is identified by
 (inode, size, mtime, ctime); ferry only ever renames a complete file into place and never
 writes it afterwards, so one verification per identity is enough, and any later change to
 the file changes its identity and gets it hashed again. It hashes through the descriptor it
-opened, so a rename over the name mid-read cannot mix two files. A name that is not in the
-source, a wrong size or wrong bytes is a violation: appended to VIOLATIONS (one line each)
-and printed on stderr. It exits when the file STOP exists.
+opened, so a rename over the name mid-read cannot mix two files. Sizes are checked on every
+scan; hashing takes at most 0.25 s per scan and continues in the next. A name that is not in
+the source, a wrong size or wrong bytes is a violation: appended to VIOLATIONS (one line
+each) and printed on stderr. It exits after one full scan once the file STOP exists.
 """
 import hashlib
 import os
@@ -98,7 +99,7 @@ def load_hashes(path):
     return want
 
 
-def watch(hash_file, dst, stop, violations, interval=0.05):
+def watch(hash_file, dst, stop, violations, interval=0.05, hash_budget=0.25):
     want = load_hashes(hash_file)
     verified = {}  # rel -> identity tuple last found correct
     scans = checked = 0
@@ -111,9 +112,33 @@ def watch(hash_file, dst, stop, violations, interval=0.05):
         with open(violations, "a") as v:
             v.write(msg + "\n")
 
+    def verify(rel, full):
+        """Hashes one file through its descriptor; its identity if it was checked."""
+        nonlocal checked
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, OSError):
+            return None  # renamed away, deleted, or replaced by a symlink meanwhile
+        try:
+            fst = os.fstat(fd)
+            digest = sha1_fd(fd)
+        finally:
+            os.close(fd)
+        checked += 1
+        exp_digest, exp_size = want[rel]
+        if fst.st_size != exp_size or digest != exp_digest:
+            violation("%s: visible under its final name with wrong content (size %d, sha1 %s; source size %d, sha1 %s)"
+                      % (rel, fst.st_size, digest, exp_size, exp_digest))
+        return (fst.st_ino, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns)
+
+    # Each scan first stats every file under a final name (cheap: a wrong size or a name
+    # not in the source is caught at once), then hashes the new identities for at most
+    # hash_budget seconds; what is left is picked up by the next scans. So under load the
+    # listing keeps its pace while hashing catches up. The last scan (after STOP) hashes all.
     while True:
-        last = os.path.exists(stop)  # one more full scan after STOP appears
+        last = os.path.exists(stop)
         scans += 1
+        pending = []
         for rel, full in walk_files(dst, True):
             if TEMP_RE.search(rel):
                 continue
@@ -129,23 +154,18 @@ def watch(hash_file, dst, stop, violations, interval=0.05):
             if rel not in want:
                 violation("%s: visible under a final name but not in the source" % rel)
                 verified[rel] = ident
-                continue
-            try:
-                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
-            except FileNotFoundError:
-                continue
-            try:
-                fst = os.fstat(fd)
-                digest = sha1_fd(fd)
-            finally:
-                os.close(fd)
-            checked += 1
-            ident = (fst.st_ino, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns)
-            exp_digest, exp_size = want[rel]
-            if fst.st_size != exp_size or digest != exp_digest:
-                violation("%s: visible under its final name with wrong content (size %d, sha1 %s; source size %d, sha1 %s)"
-                          % (rel, fst.st_size, digest, exp_size, exp_digest))
-            verified[rel] = ident
+            elif st.st_size != want[rel][1]:
+                violation("%s: visible under its final name with %d bytes, the source has %d" % (rel, st.st_size, want[rel][1]))
+                verified[rel] = ident
+            else:
+                pending.append((rel, full))
+        t0 = time.monotonic()
+        for rel, full in pending:
+            if not last and time.monotonic() - t0 > hash_budget:
+                break
+            ident = verify(rel, full)
+            if ident is not None:
+                verified[rel] = ident
         if last:
             break
         time.sleep(interval)

@@ -252,5 +252,35 @@ TEST(DiskFullMidFileTest, SpaceTakenWhileAFileIsWrittenFailsItCleanlyAndTheRerun
   EXPECT_TRUE(leftover_temp_files(mnt).empty());
 }
 
+// Not one byte free when the transfer starts: the receiver cannot even create the resume
+// journal, so the session is refused as a local I/O error (exit 5) naming the journal file,
+// and nothing at all lands.
+TEST(DiskFullAtStartTest, NoRoomForTheJournalRefusesTheSessionWithExit5NamingIt) {
+  TempDir src("src");
+  TempDir dst("dst");
+  write_random_file(src / "plate.exr", 300 << 10, 78);
+  std::string mnt = dst / "mnt";
+  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
+  TmpfsMount fs(mnt, 4 * kMiB);
+  if (!fs.mounted()) GTEST_SKIP() << "cannot mount a small tmpfs here: " << fs.why();
+  {
+    int fd = ::open((mnt + "/filler.bin").c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    std::vector<uint8_t> block(64 << 10, 1);
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    ASSERT_EQ(errno, ENOSPC);
+    ::close(fd);
+  }
+  ReceiverThread rx(mnt);
+  CommandResult r = run_command({FERRY_BINARY, "send", "--no-progress", "--retry-timeout", "0", src / "plate.exr",
+                                 rx.url("in").to_string()});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("journal '[^']*/\\.ferry/journal/[0-9a-f]+\\.fj': No space left on device")))
+      << r.err;
+  EXPECT_NE(::access((mnt + "/in/plate.exr").c_str(), F_OK), 0);
+  EXPECT_TRUE(leftover_temp_files(mnt).empty());
+}
+
 }  // namespace
 }  // namespace ferry::test
