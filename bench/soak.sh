@@ -79,7 +79,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- the link and ferryd's identity (once) ----------------------------------------------
-"$NETNS_LINK" down >/dev/null 2>&1 || true   # a leftover of an interrupted soak
+if "$NETNS_LINK" status >/dev/null 2>&1; then
+    echo "soak: the link $NS_A--$NS_B is up: another soak running? (if not: FERRY_NS_A=$NS_A FERRY_NS_B=$NS_B $NETNS_LINK down)" >&2
+    exit 1
+fi
+"$NETNS_LINK" down >/dev/null 2>&1 || true   # namespaces left by a soak that was killed
 rc=0
 # shellcheck disable=SC2086  # LINK_ARGS is a list of options
 "$NETNS_LINK" up $LINK_ARGS >"$WORK/netns_link.log" 2>&1 || rc=$?
@@ -232,7 +236,10 @@ run_iteration() {
         if [[ -z $killed_at ]]; then
             kill_desc+=("none (run $run finished first)")
         else
-            kill_desc+=("$vname at ${pcts[k]}% (${killed_at%????}s)")
+            # rc 0 after a kill: the sender had already finished (the kill hit an exited
+            # process, or a receiver with nothing left to do)
+            if ((last == 0)); then kill_desc+=("none ($vname at ${pcts[k]}%, after run $run had finished)")
+            else kill_desc+=("$vname at ${pcts[k]}% (${killed_at%????}s)"); fi
             if [[ ${victims[k]} == receiver ]]; then
                 { wait "$RX_PID"; } 2>/dev/null || true
                 start_receiver "$RECEIVER" "$HOST"
