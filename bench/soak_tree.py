@@ -13,16 +13,19 @@ that it has not yet verified in its current form. A file is identified by
 (inode, size, mtime, ctime); ferry only ever renames a complete file into place and never
 writes it afterwards, so one verification per identity is enough, and any later change to
 the file changes its identity and gets it hashed again. It hashes through the descriptor it
-opened, so a rename over the name mid-read cannot mix two files. Sizes are checked on every
-scan; hashing takes at most 0.25 s per scan and continues in the next. A name that is not in
-the source, a wrong size or wrong bytes is a violation: appended to VIOLATIONS (one line
-each) and printed on stderr. It exits after one full scan once the file STOP exists.
+opened, so a rename over the name mid-read cannot mix two files. Scans (stat only: names and
+sizes) run every INTERVAL; hashing runs beside them in a thread, so a big file being hashed
+does not hold up the scans. A name that is not in the source, a wrong size or wrong bytes is
+a violation: appended to VIOLATIONS (one line each) and printed on stderr. Once the file
+STOP exists it makes one more scan, finishes hashing, and exits.
 """
 import hashlib
 import os
+import queue
 import random
 import re
 import sys
+import threading
 import time
 
 TEMP_RE = re.compile(r"(^|/)\.[^/]*\.ferry-[0-9a-f]+\.part$")
@@ -99,46 +102,58 @@ def load_hashes(path):
     return want
 
 
-def watch(hash_file, dst, stop, violations, interval=0.05, hash_budget=0.25):
+def watch(hash_file, dst, stop, violations, interval=0.05):
     want = load_hashes(hash_file)
-    verified = {}  # rel -> identity tuple last found correct
-    scans = checked = 0
-    bad = 0
+    mu = threading.Lock()
+    verified = {}  # rel -> identity last found correct (or reported)
+    queued = {}    # rel -> identity handed to the hasher and not yet done
+    work = queue.Queue()
+    counts = {"scans": 0, "hashed": 0, "bad": 0}
 
     def violation(msg):
-        nonlocal bad
-        bad += 1
-        print("soak_watch: VIOLATION " + msg, file=sys.stderr, flush=True)
-        with open(violations, "a") as v:
-            v.write(msg + "\n")
+        with mu:
+            counts["bad"] += 1
+            print("soak_watch: VIOLATION " + msg, file=sys.stderr, flush=True)
+            with open(violations, "a") as v:
+                v.write(msg + "\n")
 
-    def verify(rel, full):
-        """Hashes one file through its descriptor; its identity if it was checked."""
-        nonlocal checked
-        try:
-            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
-        except (FileNotFoundError, OSError):
-            return None  # renamed away, deleted, or replaced by a symlink meanwhile
-        try:
-            fst = os.fstat(fd)
-            digest = sha1_fd(fd)
-        finally:
-            os.close(fd)
-        checked += 1
-        exp_digest, exp_size = want[rel]
-        if fst.st_size != exp_size or digest != exp_digest:
-            violation("%s: visible under its final name with wrong content (size %d, sha1 %s; source size %d, sha1 %s)"
-                      % (rel, fst.st_size, digest, exp_size, exp_digest))
-        return (fst.st_ino, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns)
+    def hasher():
+        # hashlib and os.read release the GIL, so the scans go on while a big file hashes.
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            rel, full = item
+            ident = None
+            try:
+                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                fd = -1  # renamed away, deleted or replaced meanwhile: the scans see the new state
+            if fd >= 0:
+                try:
+                    fst = os.fstat(fd)
+                    digest = sha1_fd(fd)
+                finally:
+                    os.close(fd)
+                ident = (fst.st_ino, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns)
+                exp_digest, exp_size = want[rel]
+                if fst.st_size != exp_size or digest != exp_digest:
+                    violation("%s: visible under its final name with wrong content (size %d, sha1 %s; source size %d, "
+                              "sha1 %s)" % (rel, fst.st_size, digest, exp_size, exp_digest))
+            with mu:
+                counts["hashed"] += fd >= 0
+                queued.pop(rel, None)
+                if ident is not None:
+                    verified[rel] = ident
 
-    # Each scan first stats every file under a final name (cheap: a wrong size or a name
-    # not in the source is caught at once), then hashes the new identities for at most
-    # hash_budget seconds; what is left is picked up by the next scans. So under load the
-    # listing keeps its pace while hashing catches up. The last scan (after STOP) hashes all.
+    worker = threading.Thread(target=hasher, daemon=True)
+    worker.start()
+    # Each scan stats every file under a final name: a wrong size or a name not in the source
+    # is caught at once; a new identity goes to the hasher thread. The last scan (after STOP
+    # appears) is followed by waiting for the hasher to finish everything queued.
     while True:
         last = os.path.exists(stop)
-        scans += 1
-        pending = []
+        counts["scans"] += 1
         for rel, full in walk_files(dst, True):
             if TEMP_RE.search(rel):
                 continue
@@ -149,27 +164,27 @@ def watch(hash_file, dst, stop, violations, interval=0.05, hash_budget=0.25):
             if not os.path.isfile(full) or os.path.islink(full):
                 continue
             ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            if verified.get(rel) == ident:
-                continue
+            with mu:
+                if verified.get(rel) == ident or queued.get(rel) == ident:
+                    continue
             if rel not in want:
                 violation("%s: visible under a final name but not in the source" % rel)
-                verified[rel] = ident
             elif st.st_size != want[rel][1]:
                 violation("%s: visible under its final name with %d bytes, the source has %d" % (rel, st.st_size, want[rel][1]))
-                verified[rel] = ident
             else:
-                pending.append((rel, full))
-        t0 = time.monotonic()
-        for rel, full in pending:
-            if not last and time.monotonic() - t0 > hash_budget:
-                break
-            ident = verify(rel, full)
-            if ident is not None:
-                verified[rel] = ident
+                with mu:
+                    queued[rel] = ident
+                work.put((rel, full))
+                continue
+            with mu:
+                verified[rel] = ident  # reported once per identity
         if last:
             break
         time.sleep(interval)
-    print("soak_watch: %d scans, %d files hashed, %d violations" % (scans, checked, bad), file=sys.stderr)
+    work.put(None)
+    worker.join()
+    print("soak_watch: %d scans, %d files hashed, %d violations" % (counts["scans"], counts["hashed"], counts["bad"]),
+          file=sys.stderr)
 
 
 def compare(hash_file, dst):
