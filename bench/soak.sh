@@ -289,7 +289,7 @@ run_iteration() {
         verdict="FAILED (seed $seed): $(IFS=';'; echo "${problems[*]}")"
     fi
     printf 'iter %d/%d seed %d: %s; kill %s; runs rc %s%s; %s; %ss: %s\n' "$i" "$ITERATIONS" "$seed" "$desc" \
-        "$(IFS=,; echo "${kill_desc[*]}" | sed 's/,/, then /g')" "$(IFS=,; echo "${rcs[*]}")" "$resumed" "$watched" \
+        "$(IFS='|'; echo "${kill_desc[*]}" | sed 's/|/, then /g')" "$(IFS=,; echo "${rcs[*]}")" "$resumed" "$watched" \
         "$secs" "$verdict"
     if ((${#problems[@]})); then
         [[ $BENCH_KEEP == 1 ]] || rm -rf "$IT"
