@@ -16,6 +16,11 @@ class SourceFile {
   // Opens read-only (O_NOFOLLOW is not used: sources may be reached through symlinks the
   // user named). Hints sequential access (posix_fadvise).
   static Result<std::shared_ptr<SourceFile>> open(const std::string& path, uint64_t expected_size);
+  // Opens `name` in the directory `dir_fd` without following a symlink (O_NOFOLLOW) and
+  // without blocking on a fifo; anything but a regular file is refused. For a server reading
+  // beneath an export root (io/export_source.h); `shown` names the file in messages.
+  static Result<std::shared_ptr<SourceFile>> open_at(int dir_fd, const std::string& name, const std::string& shown,
+                                                     uint64_t expected_size);
 
   // pread loop. Reading fewer than len bytes (file shrank since the scan) is a kLocalIo error
   // "'path' changed during the transfer (shorter than scanned)".

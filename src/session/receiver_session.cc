@@ -110,7 +110,7 @@ asio::awaitable<Status> ReceiverSession::run_control(std::shared_ptr<FrameSocket
   control_->on_write_error([weak = weak_from_this()](const Status& s) {
     if (auto self = weak.lock()) self->abort(s);
   });
-  control_->send(protocol::encode(protocol::SessionOpened{id_}));
+  if (!client_role_) control_->send(protocol::encode(protocol::SessionOpened{id_}));
   while (!aborted_) {
     auto frame = co_await control_->read_frame();
     if (aborted_) break;
@@ -154,6 +154,9 @@ asio::awaitable<Status> ReceiverSession::run_control(std::shared_ptr<FrameSocket
 
 Status ReceiverSession::handle_control_frame(const Frame& frame) {
   using protocol::FrameType;
+  if (client_role_ && (frame.type == FrameType::kListRequest || frame.type == FrameType::kDelete ||
+                       frame.type == FrameType::kUdpOpen))
+    return Status(Error::kProtocol, peer_ + " sent " + protocol::to_string(frame.type) + ", which a server may not send");
   switch (frame.type) {
     case FrameType::kFileList: {
       auto list = protocol::decode_file_list(frame.payload);

@@ -59,6 +59,11 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   void set_udp_faults(const DatagramFaults& faults) { udp_faults_ = faults; }
   // Caps the bytes/s this session's data streams read (0 = none). Call before run_data.
   void set_rate_limit(uint64_t bytes_per_second) { rate_limit_ = bytes_per_second; }
+  // Client side of a get (docs/protocol.md "Roles"): the server already sent SESSION_OPENED,
+  // and the frames only a client in the sender role may send (LIST_REQUEST, DELETE,
+  // UDP_OPEN) are protocol errors — a server cannot list or delete the client's files.
+  // Call before run_control.
+  void set_client_role() { client_role_ = true; }
   // Keeps `owner` (e.g. the RootDir this session writes beneath) alive as long as the session.
   void keep_alive(std::shared_ptr<const void> owner) { kept_alive_ = std::move(owner); }
   // A new connection of the same transfer arrived: this (stale) session ends now. Network thread.
@@ -132,6 +137,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
 
   std::shared_ptr<const void> kept_alive_;  // declared first: destroyed after everything using root_
   uint64_t rate_limit_ = 0;                 // bytes/s, 0 = none
+  bool client_role_ = false;
   std::chrono::steady_clock::time_point pace_next_{};  // network thread
   asio::io_context& io_;
   asio::thread_pool& pool_;
