@@ -29,7 +29,9 @@ struct GetSource {
 // under local_dir/.ferry/ exactly as `ferry recv` keeps them, and the transfer id is derived
 // from the server, the paths and the chunk size, so re-running the same command resumes.
 // Blocks until done; never throws. In the report, files_sent counts files received and
-// committed, bytes_on_disk the bytes written by this run.
+// committed, bytes_on_disk their sizes, bytes_on_wire the file bytes that actually arrived in
+// chunks (less than bytes_on_disk when a resumed run kept an earlier run's chunks), and
+// chunks_resumed the chunks kept from an interrupted run.
 TransferReport get_files(const std::vector<GetSource>& sources, const std::string& local_dir,
                          const SendOptions& options);
 

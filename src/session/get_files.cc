@@ -220,8 +220,8 @@ class GetAttempt : public std::enable_shared_from_this<GetAttempt> {
     if (!o_.on_progress || !session_) return;
     SessionStats st = session_->stats();
     Progress p;
-    p.bytes_done = st.bytes_written;
-    p.wire_bytes = st.bytes_written;
+    p.bytes_done = st.chunk_bytes_written;
+    p.wire_bytes = st.chunk_bytes_written;
     p.files_done = st.files_committed + st.files_failed;
     p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     o_.on_progress(p);
@@ -313,6 +313,7 @@ TransferReport get_files(const std::vector<GetSource>& sources, const std::strin
     total.bytes_on_disk += a.stats.bytes_written;
     total.chunks_resumed += a.stats.chunks_resumed;
     total.chunks_resent += a.stats.chunks_rejected;
+    total.bytes_on_wire += a.stats.chunk_bytes_written;
     ever_established |= a.established;
     if (a.established) {
       lost_at = {};

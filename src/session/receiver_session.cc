@@ -57,7 +57,9 @@ ReceiverSession::~ReceiverSession() {
 
 SessionStats ReceiverSession::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  SessionStats s = stats_;
+  s.chunk_bytes_written = chunk_bytes_written_.load();
+  return s;
 }
 
 void ReceiverSession::send_control(std::vector<uint8_t> frame) {
@@ -716,6 +718,7 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
   if (st && add_after_write)
     st = hasher->add_chunk_shared(h.chunk_index, std::shared_ptr<const uint8_t>(owner, raw), h.raw_length);
   if (st && journal_ && file->slot != RecvFile::kNoSlot) journal_->chunk_done(file->slot, h.chunk_index, h.xxh3_64);
+  if (st) chunk_bytes_written_ += h.raw_length;
   if (st && fault_sigkill_after_chunks_ && ++chunks_written_ >= fault_sigkill_after_chunks_) ::raise(SIGKILL);
   std::unique_lock lock(file->mu);
   if (!st) return resolve(*file, st, Hash128{});

@@ -38,6 +38,7 @@ struct SessionStats {
   uint64_t bytes_written = 0;
   uint64_t chunks_rejected = 0;  // bad checksum or undecodable: NACKed
   uint64_t chunks_resumed = 0;   // offered to the sender from an earlier run's partial files
+  uint64_t chunk_bytes_written = 0;  // file bytes that arrived in chunks and were written this session
 };
 
 class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
@@ -150,6 +151,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   std::unique_ptr<ReceiveJournal> journal_;
   const uint64_t fault_sigkill_after_chunks_;  // TEST-ONLY FAULT, see ReceiveOptions
   std::atomic<uint64_t> chunks_written_{0};
+  std::atomic<uint64_t> chunk_bytes_written_{0};
 
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> streams_;
