@@ -41,6 +41,12 @@ void print_progress(const Progress& p) {
   }
   double pct = p.bytes_total ? 100.0 * static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0;
   double rate = p.seconds > 0 ? static_cast<double>(p.wire_bytes) / p.seconds : 0;
+  if (p.bytes_total == 0 && p.files_total == 0) {  // ferry get: the total is the server's to know
+    std::fprintf(stderr, "\rreceived %s  files %llu  %s/s   ", format_bytes(p.bytes_done).c_str(),
+                 static_cast<unsigned long long>(p.files_done), format_bytes(static_cast<uint64_t>(rate)).c_str());
+    std::fflush(stderr);
+    return;
+  }
   std::fprintf(stderr, "\r%5.1f%%  %s / %s  files %llu/%llu  wire %s/s", pct, format_bytes(p.bytes_done).c_str(),
                format_bytes(p.bytes_total).c_str(), static_cast<unsigned long long>(p.files_done),
                static_cast<unsigned long long>(p.files_total), format_bytes(static_cast<uint64_t>(rate)).c_str());

@@ -510,7 +510,8 @@ class EmbeddedReceiver final : public Receiver {
     std::vector<ExportWalk> walks;
   };
 
-  // Checks access and paths before anything is read. On refusal, *refused says how to answer.
+  // Checks access and paths before anything is read. *auth_refusal: the refusal is an
+  // authorization failure (logged and counted as one).
   Result<GetPlan> plan_get(const protocol::GetSession& req, const Authenticated& who, bool* auth_refusal) {
     GetPlan plan;
     plan.root = root_;
@@ -592,7 +593,7 @@ class EmbeddedReceiver final : public Receiver {
                            " sessions at once; try again later");
     if (req->list_only) {
       plan->walks[0].recursive = !list_req.one_level;
-      co_return co_await serve_list(conn, std::move(*plan), list_req.with_hashes);
+      co_return co_await serve_list(conn, std::move(*plan));
     }
 
     // Scan on the pool: every requested path beneath the export root, no symlink followed.
@@ -683,36 +684,19 @@ class EmbeddedReceiver final : public Receiver {
   }
 
   // ls: the listing in LIST_ENTRIES batches, then LIST_END; the walk runs on the pool.
-  asio::awaitable<void> serve_list(std::shared_ptr<FrameSocket> conn, GetPlan plan, bool with_hashes) {
-    auto list = [root = plan.root, walk = plan.walks[0], with_hashes]() -> Result<std::vector<protocol::ListEntry>> {
-          std::vector<protocol::ListEntry> out;
-          Status st = walk_export(*root, walk, [&](FileEntry e) {
-            protocol::ListEntry le;
-            le.entry = std::move(e);
-            if (with_hashes && le.entry.type == FileType::kRegular) {
-              auto h = open_source_beneath(*root, le.entry.source_path, le.entry.size);
-              Hash128 digest;
-              bool ok = false;
-              if (h) {
-                StreamingHash128 sh;
-                std::vector<uint8_t> buf(1 << 20);
-                ok = true;
-                for (uint64_t off = 0; off < le.entry.size && ok; off += buf.size()) {
-                  size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), le.entry.size - off));
-                  ok = (*h)->read_at(off, buf.data(), n).is_ok();
-                  if (ok) sh.update(buf.data(), n);
-                }
-                digest = sh.digest();
-              }
-              le.has_hash = ok;
-              le.hash = digest;
-            }
-            le.entry.source_path.clear();
-            out.push_back(std::move(le));
-          });
-          if (!st) return st;
-          return out;
-        };
+  // LIST_REQUEST's hash flag is for sync; a listing never carries hashes.
+  asio::awaitable<void> serve_list(std::shared_ptr<FrameSocket> conn, GetPlan plan) {
+    auto list = [root = plan.root, walk = plan.walks[0]]() -> Result<std::vector<protocol::ListEntry>> {
+      std::vector<protocol::ListEntry> out;
+      Status st = walk_export(*root, walk, [&](FileEntry e) {
+        protocol::ListEntry le;
+        le.entry = std::move(e);
+        le.entry.source_path.clear();
+        out.push_back(std::move(le));
+      });
+      if (!st) return st;
+      return out;
+    };
     using Entries = Result<std::vector<protocol::ListEntry>>;
     auto listed = std::make_shared<std::optional<Entries>>();
     auto list_done = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
