@@ -1,4 +1,5 @@
-// The embedded receiver (`ferry recv`); ferryd reuses it.
+// The embedded receiver (`ferry recv`); ferryd reuses it. It also serves downloads and
+// listings (ferry get / ls, GET_SESSION), taking the sender role on the client's connections.
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,10 @@ struct ReceiverMetrics {
   uint64_t files_committed = 0;
   uint64_t files_failed = 0;
   uint64_t errors = 0;           // sessions that ended in error, refused handshakes, "busy"
+  // Downloads (ferry get: this receiver in the sender role). sessions_* above count them too.
+  uint64_t bytes_sent = 0;           // file bytes handed to the data streams (live sessions included)
+  uint64_t get_sessions_active = 0;
+  uint64_t get_sessions_total = 0;
 };
 
 class Receiver {

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "io/file_io.h"
+#include "ferry/get.h"
 #include "ferry/receiver.h"
 #include "ferry/sender.h"
 #include "manifest/manifest_ops.h"
@@ -41,6 +42,12 @@ void print_progress(const Progress& p) {
   }
   double pct = p.bytes_total ? 100.0 * static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0;
   double rate = p.seconds > 0 ? static_cast<double>(p.wire_bytes) / p.seconds : 0;
+  if (p.bytes_total == 0 && p.files_total == 0) {  // ferry get: the total is the server's to know
+    std::fprintf(stderr, "\rreceived %s  files %llu  %s/s   ", format_bytes(p.bytes_done).c_str(),
+                 static_cast<unsigned long long>(p.files_done), format_bytes(static_cast<uint64_t>(rate)).c_str());
+    std::fflush(stderr);
+    return;
+  }
   std::fprintf(stderr, "\r%5.1f%%  %s / %s  files %llu/%llu  wire %s/s", pct, format_bytes(p.bytes_done).c_str(),
                format_bytes(p.bytes_total).c_str(), static_cast<unsigned long long>(p.files_done),
                static_cast<unsigned long long>(p.files_total), format_bytes(static_cast<uint64_t>(rate)).c_str());
@@ -289,6 +296,92 @@ int run_recv(ReceiveOptions ro, const std::string& memory_text, bool quiet, int 
   return exit_code(st.code());
 }
 
+// --- ferry get / ferry ls ---------------------------------------------------------------
+// A source URL as typed: a trailing '/' on its path (before any ?query) means "the contents".
+Result<GetSource> get_source(const std::string& text) {
+  auto url = parse_ferry_url(text);
+  if (!url) return url.status();
+  std::string raw = text.substr(0, text.find('?'));
+  return GetSource{*url, !raw.empty() && raw.back() == '/'};
+}
+
+int run_get(const std::vector<std::string>& args, TransferFlags& f, int argc, char** argv) {
+  std::vector<GetSource> sources;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    auto s = get_source(args[i]);
+    if (!s) return fail(s.status());
+    sources.push_back(*s);
+  }
+  if (Status st = f.finish(argc, argv, sources[0].url); !st) return fail(st);
+  if (!f.so.filters.empty() || f.so.follow_symlinks)
+    return fail(Status(Error::kUsage, "--include, --exclude and -L apply to send and sync, not to get"));
+  TransferReport r = get_files(sources, args.back(), f.so);
+  if (f.so.on_progress) std::fprintf(stderr, "\n");
+  if (f.json) {
+    std::printf("%s\n", r.to_json().c_str());
+  } else if (!f.quiet && (r.status.is_ok() || r.status.code() == Error::kPartial)) {
+    double mbps = r.seconds > 0 ? static_cast<double>(r.bytes_on_disk) / r.seconds / 1e6 : 0;
+    std::printf("received %llu files (%s) in %.2f s, %.1f MB/s; failed %llu, chunks resumed %llu\n",
+                static_cast<unsigned long long>(r.files_sent), format_bytes(r.bytes_on_disk).c_str(), r.seconds, mbps,
+                static_cast<unsigned long long>(r.files_failed), static_cast<unsigned long long>(r.chunks_resumed));
+  }
+  if (!r.status.is_ok()) log::error(r.status.message());
+  return r.exit_code();
+}
+
+std::string iso_utc(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  char buf[32] = "?";
+  if (gmtime_r(&t, &tm)) std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// "drwxr-xr-x": the type letter and the permission bits.
+std::string mode_text(const RemoteEntry& e) {
+  std::string m = e.type == "directory" ? "d" : e.type == "symlink" ? "l" : "-";
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) m += (e.mode & (0400u >> i)) ? rwx[i] : '-';
+  if (e.mode & 04000) m[3] = m[3] == 'x' ? 's' : 'S';
+  if (e.mode & 02000) m[6] = m[6] == 'x' ? 's' : 'S';
+  if (e.mode & 01000) m[9] = m[9] == 'x' ? 't' : 'T';
+  return m;
+}
+
+int run_ls(const std::string& text, TransferFlags& f, bool long_format, bool recursive, bool json, int argc,
+           char** argv) {
+  auto url = parse_ferry_url(text);
+  if (!url) return fail(url.status());
+  f.progress_off = true;
+  if (Status st = f.finish(argc, argv, *url); !st) return fail(st);
+  auto entries = list_remote(*url, recursive, f.so);
+  if (!entries) return fail(entries.status());
+  if (json) {
+    std::string out = "[";
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const auto& e = (*entries)[i];
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", e.mode & 07777);
+      out += std::string(i ? "," : "") + "{\"path\":\"" + json_escape(e.path) + "\",\"type\":\"" + e.type +
+             "\",\"mode\":\"" + mode + "\",\"size\":" + std::to_string(e.size) + ",\"mtime\":\"" +
+             iso_utc(e.mtime_ns) + "\",\"mtime_ns\":" + std::to_string(e.mtime_ns);
+      if (e.type == "symlink") out += ",\"link_target\":\"" + json_escape(e.link_target) + "\"";
+      out += "}";
+    }
+    std::printf("%s]\n", out.c_str());
+    return 0;
+  }
+  for (const auto& e : *entries) {
+    if (!long_format) {
+      std::printf("%s\n", e.path.c_str());
+      continue;
+    }
+    std::printf("%s %14llu %s %s%s\n", mode_text(e).c_str(), static_cast<unsigned long long>(e.size),
+                iso_utc(e.mtime_ns).c_str(), e.path.c_str(), e.type == "symlink" ? (" -> " + e.link_target).c_str() : "");
+  }
+  return 0;
+}
+
 // Progress of manifest hashing on stderr.
 ManifestProgress manifest_progress(bool show) {
   if (!show) return nullptr;
@@ -380,7 +473,7 @@ int run_s3_uploads(const std::string& url, S3Flags& f, const std::string& abort_
 int main(int argc, char** argv) {
   CLI::App app{"ferry: fast, checksummed transfer of files and trees"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("ferry 0.2.0 (protocol 2)"));
+  app.set_version_flag("--version", std::string("ferry 0.2.0 (protocol ") + std::to_string(protocol::kMaxVersion) + ")");
 
   // ferry send
   auto* send = app.add_subcommand("send", "send files and directories to a ferry receiver");
@@ -408,6 +501,31 @@ int main(int argc, char** argv) {
   sync->add_flag("-c,--checksum", sync_opts.checksum, "compare file contents (XXH3-128) instead of size and mtime");
   S3Flags sync_s3;
   sync_s3.add_to(sync, true);
+
+  // ferry get / ferry ls (the server sends; docs/protocol.md "Roles")
+  auto* get = app.add_subcommand("get", "download files and directories from a ferry server into LOCAL_DIR");
+  std::vector<std::string> get_args;
+  TransferFlags gf;
+  get->add_option("SRC...LOCAL_DIR", get_args, "ferry://HOST[:PORT]/EXPORT/PATH... (a trailing / takes a directory's contents), then LOCAL_DIR")
+      ->required()
+      ->expected(2, -1);
+  gf.add_to(get, true);
+  auto* ls = app.add_subcommand("ls", "list a directory or file on a ferry server");
+  std::string ls_url;
+  bool ls_long = false, ls_recursive = false, ls_json = false, ls_quiet = false;
+  ls->add_option("URL", ls_url, "ferry://HOST[:PORT]/EXPORT/PATH")->required();
+  ls->add_flag("-l", ls_long, "long format: type and mode, size, mtime (UTC), path, -> link target");
+  ls->add_flag("-R,--recursive", ls_recursive, "list the whole tree");
+  ls->add_flag("--json", ls_json, "print a JSON array");
+  TransferFlags lf;  // only the connection flags are used
+  ls->add_option("--token", lf.so.token, "bearer token (default: the URL's token=, else $FERRY_TOKEN)");
+  ls->add_option("--fingerprint", lf.so.tls.fingerprint, "pin the server's certificate: sha256:HEX (default: the URL's fp=)");
+  ls->add_option("--ca-file", lf.so.tls.ca_file, "verify the server's certificate against this CA bundle (PEM)");
+  ls->add_option("--cert", lf.so.tls.cert_file, "client certificate for mutual TLS (PEM)");
+  ls->add_option("--key", lf.so.tls.key_file, "private key of --cert (PEM)");
+  ls->add_flag("--insecure", lf.so.tls.insecure, "TESTS ONLY: do not verify the server at all");
+  ls->add_flag("--plaintext", lf.so.tls.plaintext, "no TLS: only against `ferry recv --plaintext`");
+  ls->add_flag("-q,--quiet", ls_quiet, "print errors only");
 
   // ferry s3 uploads
   auto* s3cmd = app.add_subcommand("s3", "S3 housekeeping");
@@ -501,6 +619,12 @@ int main(int argc, char** argv) {
     }
     if (sync_opts.dry_run && report.status.is_ok() && !yf.json) print_plan(report, yf.verbose > 0);
     return report_and_exit(report, yf);
+  }
+
+  if (get->parsed()) return run_get(get_args, gf, argc, argv);
+  if (ls->parsed()) {
+    lf.quiet = ls_quiet;
+    return run_ls(ls_url, lf, ls_long, ls_recursive, ls_json, argc, argv);
   }
 
   if (recv->parsed()) return run_recv(ro, recv_memory_text, recv_quiet, recv_verbose, recv_io);

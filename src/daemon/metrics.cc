@@ -164,6 +164,17 @@ std::string render_prometheus(const MetricsSnapshot& m, std::string_view version
   counter(out, "ferryd_sessions_active", "Sessions in progress.", r.sessions_active, "gauge");
   counter(out, "ferryd_sessions_total", "Sessions opened since start.", r.sessions_total);
   counter(out, "ferryd_bytes_received_total", "File bytes received and written.", r.bytes_received);
+  counter(out, "ferryd_bytes_sent_total", "File bytes sent to downloading clients (ferry get).", r.bytes_sent);
+  out += "# HELP ferryd_sessions_by_direction_active Sessions in progress, by direction.\n"
+         "# TYPE ferryd_sessions_by_direction_active gauge\n";
+  out += "ferryd_sessions_by_direction_active{direction=\"upload\"} " +
+         std::to_string(r.sessions_active - std::min(r.sessions_active, r.get_sessions_active)) + "\n";
+  out += "ferryd_sessions_by_direction_active{direction=\"download\"} " + std::to_string(r.get_sessions_active) + "\n";
+  out += "# HELP ferryd_sessions_by_direction_total Sessions opened since start, by direction (listings not counted).\n"
+         "# TYPE ferryd_sessions_by_direction_total counter\n";
+  out += "ferryd_sessions_by_direction_total{direction=\"upload\"} " +
+         std::to_string(r.sessions_total - std::min(r.sessions_total, r.get_sessions_total)) + "\n";
+  out += "ferryd_sessions_by_direction_total{direction=\"download\"} " + std::to_string(r.get_sessions_total) + "\n";
   counter(out, "ferryd_auth_failures_total", "Connections refused for a missing, unknown, revoked or expired token.",
           r.auth_failures);
   counter(out, "ferryd_files_committed_total", "Files verified and renamed into place.", r.files_committed);

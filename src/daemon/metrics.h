@@ -25,6 +25,7 @@ struct MetricsSnapshot {
 };
 
 // The exposition text: ferryd_sessions_active, ferryd_sessions_total, ferryd_bytes_received_total,
+// ferryd_bytes_sent_total, ferryd_sessions_by_direction_{active,total}{direction=upload|download},
 // ferryd_auth_failures_total, ferryd_files_committed_total, ferryd_files_failed_total,
 // ferryd_errors_total, ferryd_config_reloads_total{result=...}, ferryd_start_time_seconds and
 // ferryd_build_info{version,protocol} 1.

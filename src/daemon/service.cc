@@ -282,6 +282,9 @@ class Service {
       s.receiver.files_committed += m.files_committed;
       s.receiver.files_failed += m.files_failed;
       s.receiver.errors += m.errors;
+      s.receiver.bytes_sent += m.bytes_sent;
+      s.receiver.get_sessions_active += m.get_sessions_active;
+      s.receiver.get_sessions_total += m.get_sessions_total;
     }
     s.config_reloads = reloads_;
     s.config_reload_failures = reload_failures_;

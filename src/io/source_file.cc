@@ -31,6 +31,26 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path,
   return std::shared_ptr<SourceFile>(new SourceFile(std::move(owned), path, expected_size, io));
 }
 
+Result<std::shared_ptr<SourceFile>> SourceFile::open_at(int dir_fd, const std::string& name, const std::string& shown,
+                                                        uint64_t expected_size, FileIo& io) {
+  int fd;
+  do {
+    fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0 && errno == ELOOP)
+    return Status(Error::kRefused, "'" + shown + "' became a symlink during the transfer (not followed)");
+  if (fd < 0) return errno_status(Error::kLocalIo, "open '" + shown + "'", errno);
+  UniqueFd owned(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno_status(Error::kLocalIo, "stat '" + shown + "'", errno);
+  if (!S_ISREG(st.st_mode))
+    return Status(Error::kLocalIo, "'" + shown + "' changed during the transfer (no longer a regular file)");
+  // Regular files ignore O_NONBLOCK for reads; clear it anyway so reads behave as usual.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return std::shared_ptr<SourceFile>(new SourceFile(std::move(owned), shown, expected_size, io));
+}
+
 Status SourceFile::read_at(uint64_t offset, uint8_t* dst, size_t len) const {
   // Reads at explicit offsets move no shared position, so workers may read different chunks
   // concurrently.

@@ -19,6 +19,11 @@ class SourceFile {
   // (the process-wide backend unless a test picks one).
   static Result<std::shared_ptr<SourceFile>> open(const std::string& path, uint64_t expected_size,
                                                   FileIo& io = default_file_io());
+  // Opens `name` in the directory `dir_fd` without following a symlink (O_NOFOLLOW) and
+  // without blocking on a fifo; anything but a regular file is refused. For a server reading
+  // beneath an export root (io/export_source.h); `shown` names the file in messages.
+  static Result<std::shared_ptr<SourceFile>> open_at(int dir_fd, const std::string& name, const std::string& shown,
+                                                     uint64_t expected_size, FileIo& io = default_file_io());
 
   // Reads exactly len bytes. Reading fewer (file shrank since the scan) is a kLocalIo error
   // "'path' changed during the transfer (shorter than scanned)".

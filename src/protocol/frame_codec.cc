@@ -56,7 +56,7 @@ bool known_type(uint8_t t) {
     case FrameType::kChunk: case FrameType::kChunkNack: case FrameType::kFileDone:
     case FrameType::kFileResult: case FrameType::kFileAbort: case FrameType::kFinish: case FrameType::kSummary:
     case FrameType::kError: case FrameType::kListRequest: case FrameType::kListEntries: case FrameType::kListEnd:
-    case FrameType::kDelete: case FrameType::kDeleteResult:
+    case FrameType::kDelete: case FrameType::kDeleteResult: case FrameType::kGetSession:
       return true;
   }
   return false;
@@ -94,6 +94,7 @@ const char* to_string(FrameType t) {
     case FrameType::kListEnd: return "LIST_END";
     case FrameType::kDelete: return "DELETE";
     case FrameType::kDeleteResult: return "DELETE_RESULT";
+    case FrameType::kGetSession: return "GET_SESSION";
   }
   return "UNKNOWN";
 }
@@ -537,14 +538,61 @@ Result<ErrorFrame> decode_error(std::span<const uint8_t> p) {
 
 std::vector<uint8_t> encode(const ListRequest& m) {
   auto w = start(FrameType::kListRequest);
-  w.u8(m.with_hashes ? 1 : 0);
+  w.u8((m.with_hashes ? 1 : 0) | (m.one_level ? 2 : 0));
   return finish(w);
 }
 Result<ListRequest> decode_list_request(std::span<const uint8_t> p) {
   WireReader r(p);
   uint8_t flags = r.u8();
-  if (r.ok() && flags > 1) return malformed("LIST_REQUEST", "unknown flags");
-  return done(r, ListRequest{flags == 1}, "LIST_REQUEST");
+  if (r.ok() && flags > 3) return malformed("LIST_REQUEST", "unknown flags");
+  return done(r, ListRequest{(flags & 1) != 0, (flags & 2) != 0}, "LIST_REQUEST");
+}
+
+std::vector<uint8_t> encode(const GetSession& m) {
+  auto w = start(FrameType::kGetSession);
+  w.u32(m.chunk_size);
+  w.u16(m.data_streams);
+  w.u8(m.list_only ? 1 : 0);
+  w.u8(m.compression);
+  put_id(w, m.transfer_id);
+  w.u16(static_cast<uint16_t>(m.paths.size()));
+  for (const auto& gp : m.paths) {
+    w.u8(gp.contents ? 1 : 0);
+    w.str(gp.path);
+  }
+  return finish(w);
+}
+Result<GetSession> decode_get_session(std::span<const uint8_t> p) {
+  WireReader r(p);
+  GetSession m;
+  m.chunk_size = r.u32();
+  m.data_streams = r.u16();
+  uint8_t flags = r.u8();
+  m.compression = r.u8();
+  r.bytes(m.transfer_id.data(), 16);
+  uint16_t count = r.u16();
+  if (!r.ok()) return malformed("GET_SESSION", "truncated");
+  if (flags > 1) return malformed("GET_SESSION", "unknown flags");
+  m.list_only = flags == 1;
+  if (m.compression > 19 && m.compression != kCompressionAuto) return malformed("GET_SESSION", "unknown compression");
+  if (m.chunk_size < kMinChunkSize || m.chunk_size > kMaxChunkSize) return malformed("GET_SESSION", "chunk size out of range");
+  if (m.data_streams > kMaxStreams || (m.data_streams == 0) != m.list_only)
+    return malformed("GET_SESSION", "stream count out of range");
+  if (count == 0 || count > kMaxGetPaths || (m.list_only && count != 1))
+    return malformed("GET_SESSION", "path count out of range");
+  // Each path costs at least 3 bytes, so the count cannot make us reserve more than the payload.
+  if (count > r.remaining() / 3) return malformed("GET_SESSION", "path count exceeds payload");
+  m.paths.reserve(count);
+  for (uint16_t i = 0; i < count && r.ok(); ++i) {
+    GetPath gp;
+    uint8_t pf = r.u8();
+    gp.path = r.str();
+    if (r.ok() && pf > 1) return malformed("GET_SESSION", "unknown path flags");
+    if (r.ok() && gp.path.size() > 4096) return malformed("GET_SESSION", "path longer than 4096 bytes");
+    gp.contents = pf == 1;
+    m.paths.push_back(std::move(gp));
+  }
+  return done(r, std::move(m), "GET_SESSION");
 }
 
 size_t encoded_size(const ListEntry& e) {

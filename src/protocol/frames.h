@@ -19,8 +19,12 @@ inline constexpr uint32_t kMagic = 0x46525259;  // "FRRY"
 // Version 2 added TLS on every connection and the AUTH handshake step. A version-1 peer
 // speaks plaintext without authentication, which ferry no longer accepts.
 inline constexpr uint16_t kMinVersion = 2;
-inline constexpr uint16_t kMaxVersion = 2;
+// Version 3 added GET_SESSION (downloads and listings: the server takes the sender role).
+// A version-2 server drops a connection that sends an unknown frame type without an ERROR,
+// so clients check the negotiated version before sending GET_SESSION.
+inline constexpr uint16_t kMaxVersion = 3;
 inline constexpr uint16_t kVersionAuth = 2;  // AUTH / AUTH_OK after WELCOME
+inline constexpr uint16_t kVersionGet = 3;   // GET_SESSION, LIST_REQUEST one-level flag
 
 inline constexpr size_t kFrameHeaderSize = 8;
 inline constexpr size_t kChunkHeaderSize = 32;
@@ -33,6 +37,7 @@ inline constexpr uint32_t kMaxFilesPerSession = 10'000'000;
 inline constexpr uint32_t kMaxOpenFiles = 1024;
 inline constexpr int kMaxChunkAttempts = 5;
 inline constexpr size_t kMaxTokenLength = 1024;  // AUTH: bearer token bytes
+inline constexpr uint16_t kMaxGetPaths = 1024;     // GET_SESSION: source paths per session
 static_assert(kMaxChunkSize + kChunkHeaderSize < (1ull << 32), "CHUNK length must fit u32");
 static_assert(kMaxControlPayload >= 64 * 1024, "a FILE_LIST batch must hold at least one max-size entry");
 
@@ -64,6 +69,7 @@ enum class FrameType : uint8_t {
   kListEnd = 0x42,
   kDelete = 0x43,
   kDeleteResult = 0x44,
+  kGetSession = 0x50,
   kError = 0x3F,
 };
 const char* to_string(FrameType t);
@@ -96,6 +102,21 @@ struct OpenSession {
 };
 // The bearer token, sent on every connection right after WELCOME (docs/protocol.md "Authentication").
 struct Auth { std::string token; };
+// GET_SESSION (version >= 3): the client asks the server to send `paths` (or, with
+// list_only, to list one path). The server takes the sender role (docs/protocol.md "Roles").
+inline constexpr uint8_t kCompressionAuto = 255;  // else 0 none, 1..19 zstd level
+struct GetPath {
+  bool contents = false;  // "dir/": the directory's contents, not the directory
+  std::string path;       // "EXPORT/rel" with exports, else relative to the root ("" = root)
+};
+struct GetSession {
+  uint32_t chunk_size = kDefaultChunkSize;
+  uint16_t data_streams = 4;
+  bool list_only = false;
+  uint8_t compression = kCompressionAuto;
+  Id128 transfer_id{};
+  std::vector<GetPath> paths;
+};
 struct SessionOpened { Id128 session_id{}; };
 struct JoinStream { Id128 session_id{}; uint16_t stream_index; };
 // UDP data path (docs/protocol.md, docs/udp.md): asked for after SESSION_OPENED of a session
@@ -152,7 +173,10 @@ struct Summary { uint32_t files_committed; uint32_t files_failed; uint64_t bytes
 struct ErrorFrame { uint16_t code; std::string message; };
 // Sync (docs/protocol.md "Sync"): the sender asks for the destination's state, decides, and
 // may ask for deletions. Paths are relative to the session's destination.
-struct ListRequest { bool with_hashes = false; };
+struct ListRequest {
+  bool with_hashes = false;
+  bool one_level = false;  // version >= 3, get/ls sessions: the direct children only
+};
 struct ListEntry {
   FileEntry entry;
   bool has_hash = false;
@@ -177,6 +201,7 @@ std::vector<uint8_t> encode(const UdpOpen&);
 std::vector<uint8_t> encode(const UdpAccept&);
 std::vector<uint8_t> encode(const RateLimit&);
 std::vector<uint8_t> encode(const Auth&);
+std::vector<uint8_t> encode(const GetSession&);
 std::vector<uint8_t> encode_auth_ok();
 std::vector<uint8_t> encode(const FileList&);
 std::vector<uint8_t> encode(const FileListEnd&);
@@ -212,6 +237,7 @@ Result<UdpAccept> decode_udp_accept(std::span<const uint8_t> p);
 Result<RateLimit> decode_rate_limit(std::span<const uint8_t> p);
 Result<JoinStream> decode_join_stream(std::span<const uint8_t> p);
 Result<Auth> decode_auth(std::span<const uint8_t> p);
+Result<GetSession> decode_get_session(std::span<const uint8_t> p);
 Result<Empty> decode_auth_ok(std::span<const uint8_t> p);
 Result<FileList> decode_file_list(std::span<const uint8_t> p);
 Result<FileListEnd> decode_file_list_end(std::span<const uint8_t> p);

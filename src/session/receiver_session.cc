@@ -58,7 +58,9 @@ ReceiverSession::~ReceiverSession() {
 
 SessionStats ReceiverSession::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  SessionStats s = stats_;
+  s.chunk_bytes_written = chunk_bytes_written_.load();
+  return s;
 }
 
 void ReceiverSession::send_control(std::vector<uint8_t> frame) {
@@ -111,7 +113,7 @@ asio::awaitable<Status> ReceiverSession::run_control(std::shared_ptr<FrameSocket
   control_->on_write_error([weak = weak_from_this()](const Status& s) {
     if (auto self = weak.lock()) self->abort(s);
   });
-  control_->send(protocol::encode(protocol::SessionOpened{id_}));
+  if (!client_role_) control_->send(protocol::encode(protocol::SessionOpened{id_}));
   while (!aborted_) {
     auto frame = co_await control_->read_frame();
     if (aborted_) break;
@@ -155,6 +157,9 @@ asio::awaitable<Status> ReceiverSession::run_control(std::shared_ptr<FrameSocket
 
 Status ReceiverSession::handle_control_frame(const Frame& frame) {
   using protocol::FrameType;
+  if (client_role_ && (frame.type == FrameType::kListRequest || frame.type == FrameType::kDelete ||
+                       frame.type == FrameType::kUdpOpen))
+    return Status(Error::kProtocol, peer_ + " sent " + protocol::to_string(frame.type) + ", which a server may not send");
   switch (frame.type) {
     case FrameType::kFileList: {
       auto list = protocol::decode_file_list(frame.payload);
@@ -765,6 +770,7 @@ void ReceiverSession::process_chunk(std::shared_ptr<RecvFile> file, protocol::Ch
   if (st && add_after_write)
     st = hasher->add_chunk_shared(h.chunk_index, std::shared_ptr<const uint8_t>(owner, raw), h.raw_length);
   if (st && journal_ && file->slot != RecvFile::kNoSlot) journal_->chunk_done(file->slot, h.chunk_index, h.xxh3_64);
+  if (st) chunk_bytes_written_ += h.raw_length;
   if (st && fault_sigkill_after_chunks_ && ++chunks_written_ >= fault_sigkill_after_chunks_) ::raise(SIGKILL);
   std::unique_lock lock(file->mu);
   if (!st) return resolve(*file, st, Hash128{});

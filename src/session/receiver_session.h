@@ -40,6 +40,7 @@ struct SessionStats {
   uint64_t bytes_written = 0;
   uint64_t chunks_rejected = 0;  // bad checksum or undecodable: NACKed
   uint64_t chunks_resumed = 0;   // offered to the sender from an earlier run's partial files
+  uint64_t chunk_bytes_written = 0;  // file bytes that arrived in chunks and were written this session
 };
 
 class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
@@ -73,6 +74,11 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   uint64_t bytes_received() const { return bytes_received_; }
   bool uses_udp() const { return udp_ != nullptr; }
   void update_udp_share();
+  // Client side of a get (docs/protocol.md "Roles"): the server already sent SESSION_OPENED,
+  // and the frames only a client in the sender role may send (LIST_REQUEST, DELETE,
+  // UDP_OPEN) are protocol errors — a server cannot list or delete the client's files.
+  // Call before run_control.
+  void set_client_role() { client_role_ = true; }
   // Keeps `owner` (e.g. the RootDir this session writes beneath) alive as long as the session.
   void keep_alive(std::shared_ptr<const void> owner) { kept_alive_ = std::move(owner); }
   // Regular files go to sinks made by `sinks` (an S3 export) instead of below the root;
@@ -163,6 +169,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   uint64_t udp_cap_sent_ = 0;               // network thread: the UDP sender's cap as last told
   uint64_t bytes_received_ = 0;             // network thread
   uint64_t udp_cap() const;                 // min of the session cap and the total's share (0 = none)
+  bool client_role_ = false;
   std::chrono::steady_clock::time_point pace_next_{};  // network thread
   asio::io_context& io_;
   asio::thread_pool& pool_;
@@ -175,6 +182,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   std::unique_ptr<ReceiveJournal> journal_;
   const uint64_t fault_sigkill_after_chunks_;  // TEST-ONLY FAULT, see ReceiveOptions
   std::atomic<uint64_t> chunks_written_{0};
+  std::atomic<uint64_t> chunk_bytes_written_{0};
 
   std::shared_ptr<FrameSocket> control_;
   std::vector<std::shared_ptr<FrameSocket>> streams_;

@@ -46,7 +46,8 @@ SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std:
       dest_(std::move(dest)),
       options_(std::move(options)),
       compression_(compression),
-      budget_(options_.memory),
+      own_budget_(options_.memory),
+      pump_timer_(io),
       governor_(worker_threads()),
       transfer_id_(transfer_id),
       resume_(resume),
@@ -77,6 +78,29 @@ asio::awaitable<void> SenderSession::run() {
   auto self = shared_from_this();
   start_ = std::chrono::steady_clock::now();
   Status st = co_await open_session();
+  co_await serve(st);
+}
+
+asio::awaitable<void> SenderSession::run_on(std::shared_ptr<FrameSocket> control,
+                                            std::vector<std::shared_ptr<FrameSocket>> data) {
+  auto self = shared_from_this();
+  start_ = std::chrono::steady_clock::now();
+  report_.encrypted = control->encrypted();
+  control_ = std::move(control);
+  data_streams_ = std::move(data);
+  auto weak = weak_from_this();
+  auto on_error = [weak](const Status& s) {
+    if (auto self = weak.lock()) self->fail(s);
+  };
+  control_->on_write_error(on_error);
+  for (auto& d : data_streams_) d->on_write_error(on_error);
+  transport_ = std::make_shared<TcpChunkSender>(data_streams_);
+  established_ = true;
+  co_await serve(Status::ok());
+}
+
+asio::awaitable<void> SenderSession::serve(Status st) {
+  auto self = shared_from_this();
   if (st && sync_) st = co_await read_destination_listing();
   if (st && sync_) {
     plan_sync();
@@ -404,7 +428,7 @@ Status SenderSession::on_have(protocol::HaveChunks have) {
 }
 
 void SenderSession::chunk_skipped(uint32_t len, uint64_t reserved) {
-  budget_.release(reserved);
+  budget_->release(reserved);
   ++report_.chunks_resumed;
   report_.bytes_resumed += len;
   pump();
@@ -492,12 +516,39 @@ void SenderSession::pump() {
       continue;
     }
     uint32_t len = chunk_length(files_[task.file_id].size, options_.chunk_size, task.chunk_index);
+    auto now = std::chrono::steady_clock::now();
+    if (rate_limit_ && pace_next_ > now) {
+      pump_later(pace_next_ - now);
+      break;
+    }
     task.compress = decide_compression();
     uint64_t need = chunk_reservation(len, task.compress);
-    if (!budget_.try_acquire(need)) break;
+    if (!budget_->try_acquire(need)) {
+      // A shared budget may be full of other sessions' buffers: nothing of ours would call
+      // pump() again, so look again shortly.
+      if (budget_ != &own_budget_) pump_later(std::chrono::milliseconds(5));
+      break;
+    }
+    if (rate_limit_) {
+      // Token bucket with no burst beyond one chunk: the server-side cap wins.
+      auto cost = std::chrono::nanoseconds(static_cast<int64_t>(len * 1e9 / static_cast<double>(rate_limit_)));
+      pace_next_ = std::max(pace_next_, now) + std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
+    }
     scheduler_.pop();
     asio::post(pool_, [self = shared_from_this(), task, need] { self->produce(task, need); });
   }
+}
+
+void SenderSession::pump_later(std::chrono::steady_clock::duration delay) {
+  if (pump_timer_armed_ || done_) return;
+  pump_timer_armed_ = true;
+  pump_timer_.expires_after(delay);
+  pump_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->pump_timer_armed_ = false;
+    if (!ec) self->pump();
+  });
 }
 
 Status SenderSession::open_source(uint32_t file_id) {
@@ -506,7 +557,7 @@ Status SenderSession::open_source(uint32_t file_id) {
   if (f.opened) return f.open_status;
   f.opened = true;
   const FileEntry& e = files_[file_id];
-  auto src = SourceFile::open(e.source_path, e.size);
+  auto src = opener_ ? opener_(e) : SourceFile::open(e.source_path, e.size);
   if (!src) {
     f.open_status = src.status();
     return f.open_status;
@@ -522,13 +573,13 @@ Status SenderSession::open_source(uint32_t file_id) {
 void SenderSession::produce(ChunkTask task, uint64_t reserved) {
   auto fail_chunk = [&](const Status& st) {
     asio::post(io_, [self = shared_from_this(), task, reserved, st] {
-      self->budget_.release(reserved);
+      self->budget_->release(reserved);
       self->abort_file(task.file_id, st);
       self->pump();
     });
   };
   if (done_) {
-    asio::post(io_, [self = shared_from_this(), reserved] { self->budget_.release(reserved); });
+    asio::post(io_, [self = shared_from_this(), reserved] { self->budget_->release(reserved); });
     return;
   }
   SendFile& f = *send_files_[task.file_id];
@@ -612,7 +663,7 @@ void SenderSession::produce(ChunkTask task, uint64_t reserved) {
 void SenderSession::chunk_ready(ChunkTask task, protocol::ChunkHeader header, std::shared_ptr<Buffer> raw,
                                 std::shared_ptr<Buffer> packed, uint32_t payload_len, uint64_t reserved) {
   if (done_ || send_files_[task.file_id]->aborted) {
-    budget_.release(reserved);
+    budget_->release(reserved);
     pump();
     return;
   }
@@ -620,9 +671,10 @@ void SenderSession::chunk_ready(ChunkTask task, protocol::ChunkHeader header, st
   FileReport& rep = report_.files[task.file_id];
   if (rep.action == "pending") rep.action = "sending";  // its data is on the way
   transport_->send({header, payload, payload_len, [self = shared_from_this(), raw, packed, reserved, payload_len](bool ok) {
-                      self->budget_.release(reserved);
+                      self->budget_->release(reserved);
                       if (!ok) return;
                       ++self->report_.chunks_sent;  // handed to the kernel
+                      self->payload_bytes_sent_ += payload_len;
                       self->check_test_faults();
                       // Backlog: at least a chunk per stream still waits behind the sockets.
                       uint64_t mark = uint64_t{self->options_.chunk_size} *
@@ -676,6 +728,7 @@ void SenderSession::fail(const Status& st) {
   if (transport_) transport_->close();
   for (auto& s : data_streams_) s->close();
   progress_timer_.cancel();
+  pump_timer_.cancel();
   work_.reset();
 }
 

@@ -4,6 +4,10 @@
 //   connect control -> OPEN_SESSION -> connect + JOIN data streams -> FILE_LIST ...
 //   -> (FILE_PLAN | CHUNK_NACK | FILE_RESULT)* -> FINISH -> SUMMARY
 //
+// The sender is a role, not a connection direction: `run()` connects (ferry send), while
+// `run_on()` is handed a control connection and data streams the peer connected (a server
+// answering GET_SESSION); from FILE_LIST on both are the same state machine.
+//
 // Invariants:
 //  - every chunk buffer is counted in the memory budget from before it is read until the
 //    transport has handed it to the kernel;
@@ -18,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <optional>
@@ -53,6 +58,23 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
 
   // Runs the whole transfer; returns when it has ended (report().status says how).
   asio::awaitable<void> run();
+  // The same, on connections that are already open, authenticated and joined (server side
+  // of a get: the client connected them). Plain TCP/TLS data streams only.
+  asio::awaitable<void> run_on(std::shared_ptr<FrameSocket> control, std::vector<std::shared_ptr<FrameSocket>> data);
+
+  // Server side of a get. Call before run_on.
+  using SourceOpener = std::function<Result<std::shared_ptr<SourceFile>>(const FileEntry&)>;
+  // Opens sources with `opener` instead of SourceFile::open(source_path) (beneath an export root).
+  void set_source_opener(SourceOpener opener) { opener_ = std::move(opener); }
+  // Takes chunk buffers from `budget` (shared with other sessions) instead of its own;
+  // `budget` must outlive the session.
+  void use_budget(MemoryBudget& budget) { budget_ = &budget; }
+  // Paces what this session hands to the data streams at `bytes_per_second` (0 = none).
+  void set_rate_limit(uint64_t bytes_per_second) { rate_limit_ = bytes_per_second; }
+  // File bytes handed to the data streams so far (thread-safe, for metrics).
+  uint64_t payload_bytes_sent() const { return payload_bytes_sent_.load(); }
+  // Ends the session now (server shutdown). Network thread.
+  void terminate(const Status& why) { fail(why); }
   TransferReport& report() { return report_; }
   // The receiver accepted the session (a later network error is worth retrying).
   bool established() const { return established_; }
@@ -77,6 +99,8 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   };
 
   asio::awaitable<Status> open_session();
+  asio::awaitable<void> serve(Status opened);  // after the connections are set up (or failed)
+  void pump_later(std::chrono::steady_clock::duration delay);
   asio::awaitable<Status> open_udp(const protocol::Id128& session_id);
   // One data stream: connect, TLS, HELLO/AUTH, JOIN_STREAM. All of a session's streams are set
   // up at once, so a long path pays these round trips once, not once per stream.
@@ -117,7 +141,14 @@ class SenderSession : public std::enable_shared_from_this<SenderSession> {
   FerryUrl dest_;
   SendOptions options_;
   CompressionSetting compression_;
-  MemoryBudget budget_;
+  MemoryBudget own_budget_;
+  MemoryBudget* budget_ = &own_budget_;
+  SourceOpener opener_;
+  uint64_t rate_limit_ = 0;                            // bytes/s, 0 = none
+  std::chrono::steady_clock::time_point pace_next_{};  // network thread
+  asio::steady_timer pump_timer_;                      // re-pump after pacing or a full shared budget
+  bool pump_timer_armed_ = false;
+  std::atomic<uint64_t> payload_bytes_sent_{0};
   CompressionGovernor governor_;
   ChunkScheduler scheduler_{protocol::kMaxOpenFiles};
   std::vector<std::unique_ptr<SendFile>> send_files_;  // indexed by file_id; null if not sent

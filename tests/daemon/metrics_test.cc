@@ -115,7 +115,7 @@ TEST(MetricsTest, RealFerrydServesMetricsFromItsConfig) {
   EXPECT_EQ(test::metric_value(resp, "ferryd_auth_failures_total"), 0) << resp;
   EXPECT_EQ(test::metric_value(resp, "ferryd_errors_total"), 0) << resp;
   EXPECT_GE(test::metric_value(resp, "ferryd_sessions_active"), 0) << resp;
-  EXPECT_NE(resp.find("\nferryd_build_info{version=\"0.2.0\",protocol=\"2\"} 1"), std::string::npos) << resp;
+  EXPECT_NE(resp.find("\nferryd_build_info{version=\"0.2.0\",protocol=\"3\"} 1"), std::string::npos) << resp;
   EXPECT_EQ(test::http_get(ferryd.metrics_port(), "/").rfind("HTTP/1.1 404", 0), 0u);
 
   ferryd.process().signal(SIGTERM);

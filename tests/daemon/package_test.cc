@@ -43,7 +43,7 @@ TEST(PackageTest, CpackBuildsADebWithTheExpectedContents) {
   ASSERT_EQ(run_command({"dpkg-deb", "-x", deb, root.path()}).exit_code, 0);
   auto version = run_command({root / "usr/sbin/ferryd", "--version"});
   EXPECT_EQ(version.exit_code, 0) << version.err;
-  EXPECT_EQ(version.out, "ferryd 0.2.0 (protocol 2)\n");
+  EXPECT_EQ(version.out, "ferryd 0.2.0 (protocol 3)\n");
   auto check = run_command({root / "usr/sbin/ferryd", "--check-config", "--config",
                             root / "usr/share/doc/ferry/examples/ferryd.toml.example"});
   EXPECT_EQ(check.exit_code, 2);  // its /srv/ferry/... and /etc/ferry/*.pem do not exist here

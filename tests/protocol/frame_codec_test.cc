@@ -170,8 +170,8 @@ TEST(FrameCodecRoundTrip, HelloKeepsMagicAndVersionRange) {
 }
 
 TEST(FrameCodecRoundTrip, HelloMatchesTheSpecByteLayout) {
-  // type 0x01, flags 0, reserved 0, length 8; "FRRY", min 2, max 2 (big-endian).
-  const Bytes expected = {0x01, 0, 0, 0, 0, 0, 0, 8, 'F', 'R', 'R', 'Y', 0, 2, 0, 2};
+  // type 0x01, flags 0, reserved 0, length 8; "FRRY", min 2, max 3 (big-endian).
+  const Bytes expected = {0x01, 0, 0, 0, 0, 0, 0, 8, 'F', 'R', 'R', 'Y', 0, 2, 0, 3};
   EXPECT_EQ(encode(Hello{}), expected);
 }
 
@@ -497,7 +497,7 @@ TEST(FrameCodecRoundTrip, LongMessagesAreCutTo4096BytesAndStillDecode) {
 TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
   const std::vector<uint8_t> known = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0C, 0x0D, 0x0E, 0x10, 0x11, 0x12,
                                       0x13, 0x20, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31, 0x3F,
-                                      0x40, 0x41, 0x42, 0x43, 0x44};
+                                      0x40, 0x41, 0x42, 0x43, 0x44, 0x50};
   int accepted = 0;
   for (int t = 0; t < 256; ++t) {
     bool is_known = std::find(known.begin(), known.end(), t) != known.end();
@@ -514,7 +514,7 @@ TEST(FrameHeader, EveryKnownTypeIsAcceptedAndEveryOtherTypeRejected) {
       expect_protocol_error(r, "type " + std::to_string(t));
     }
   }
-  EXPECT_EQ(accepted, 28);
+  EXPECT_EQ(accepted, 29);
 }
 
 TEST(FrameHeader, NonZeroFlagsAreRejected) {
@@ -1068,7 +1068,7 @@ TEST(FrameCodecMalformed, SyncFramesRejectTruncationAndLyingCounts) {
   EXPECT_FALSE(decode_list_entries(lying).is_ok());
   EXPECT_FALSE(decode_delete(lying).is_ok());
   EXPECT_FALSE(decode_delete_result(lying).is_ok());
-  const uint8_t bad_flags[] = {2};
+  const uint8_t bad_flags[] = {4};  // bit 1 (one level) exists from protocol 3
   EXPECT_FALSE(decode_list_request(bad_flags).is_ok());
 }
 
