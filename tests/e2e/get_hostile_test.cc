@@ -18,7 +18,7 @@ class GetHostileTest : public ::testing::Test {
     ASSERT_EQ(mkdir((exports_ / "plates").c_str(), 0755), 0);
     write_text(exports_ / "plates/a.txt", "alpha");
     ReceiveOptions o;
-    o.exports = {{"plates", exports_ / "plates"}};
+    o.exports = {{"plates", exports_ / "plates", nullptr}};
     o.handshake_timeout = handshake_timeout;
     // Two tokens with the same read access: a JOIN_STREAM is still bound to its own token.
     o.verify_token = [](std::string_view token) -> Result<std::vector<ExportAccess>> {
