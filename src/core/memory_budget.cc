@@ -13,12 +13,18 @@ void tune_allocator_for_chunks() {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
-bool MemoryBudget::try_acquire(uint64_t n) {
+bool MemoryBudget::try_acquire(uint64_t n, uint64_t keep_free) {
   std::lock_guard lock(mu_);
-  if (!waiters_.empty() || !fits_locked(n)) return false;
+  if (!waiters_.empty() || !fits_locked(n, keep_free)) return false;
   used_ += n;
   peak_ = std::max(peak_, used_);
   return true;
+}
+
+void MemoryBudget::acquire_over_limit(uint64_t n) {
+  std::lock_guard lock(mu_);
+  used_ += n;
+  peak_ = std::max(peak_, used_);
 }
 
 void MemoryBudget::acquire(uint64_t n, std::function<void()> granted) {

@@ -24,7 +24,12 @@ class MemoryBudget {
 
   // Takes n bytes if they fit, or if nothing is in use (so a single buffer larger than the
   // whole budget can still make progress instead of deadlocking).
-  bool try_acquire(uint64_t n);
+  // With keep_free > 0, takes n only if keep_free bytes stay free afterwards (used_ == 0
+  // still takes it): a caller leaves room for requests that must not wait.
+  bool try_acquire(uint64_t n, uint64_t keep_free = 0);
+  // Takes n bytes at once, even beyond the limit: only for a request whose waiting would
+  // deadlock (the bytes the holders of the budget wait for). Counted in in_use() and peak().
+  void acquire_over_limit(uint64_t n);
   // Takes n bytes now or as soon as releases make room (FIFO). `granted` runs on the thread
   // that calls release() (or here, if it fits now): callers post it to their own executor.
   void acquire(uint64_t n, std::function<void()> granted);
@@ -35,7 +40,9 @@ class MemoryBudget {
   uint64_t peak() const;
 
  private:
-  bool fits_locked(uint64_t n) const { return used_ == 0 || (used_ <= limit_ && n <= limit_ - used_); }
+  bool fits_locked(uint64_t n, uint64_t keep_free = 0) const {
+    return used_ == 0 || (used_ <= limit_ && keep_free <= limit_ - used_ && n <= limit_ - used_ - keep_free);
+  }
   const uint64_t limit_;
   mutable std::mutex mu_;
   uint64_t used_ = 0;

@@ -77,21 +77,20 @@ class FileUpload : public std::enable_shared_from_this<FileUpload> {
   //    so every chunk queued ahead of a missing chunk m on its stream was scheduled before
   //    m: it belongs to a part at or before m's, hence to a part that is not hashed yet, so
   //    it is admitted (a file's first missing chunk is always in its cursor part);
-  //  - what the budget holds is either a chunk being processed (released in moments), a
-  //    full part in hash order (uploaded and released by the workers, which need nothing
-  //    from the network), or bytes of a window waiting for a missing chunk: at most
-  //    window x part_size per file with chunks missing, which is only the file being sent
-  //    and files awaiting resends;
-  //  - under pressure (budget more than half used) the window shrinks to the cursor part,
-  //    so the bytes stuck waiting are at most part_size per such file and the readers get
-  //    budget for the chunks those parts wait for as uploads drain.
   //  - a resend (after a NACK) may queue behind chunks sent after it, beyond the window: the
   //    session lets a chunk that waited a second go ahead (ReceiverSession::wait_admitted),
-  //    so the window delays such a stream but cannot block it for ever.
-  // The bound assumes the budget exceeds (sessions receiving into S3 at once) x part_size x 2
-  // plus streams x chunk size; ferryd's default 256 MiB covers about a dozen sessions at 8 MiB
-  // parts (docs/s3.md). UDP chunks are acknowledged before the session sees them, so they are
-  // never refused here: the UDP receiver drops datagrams for memory instead (budget_drops).
+  //    so the window delays such a stream but cannot block it for ever;
+  //  - the window alone does not bound memory: chunks that went ahead, and parts after the
+  //    cursor part, hold budget until the cursor part is complete. Once they filled the
+  //    budget, the chunk the cursor part lacks would wait for budget for ever (seen: every
+  //    stream parked in the budget queue, RSS at the budget, no upload queued). So a chunk
+  //    of the cursor part, once no hashed part is uploading, never waits for budget
+  //    (needed_now(): taken beyond the limit if need be), and other chunks leave one part
+  //    of headroom free (headroom(); see ReceiverSession::acquire_sink_budget), so that it
+  //    normally fits within the budget.
+  //  - under pressure (budget more than half used) the window shrinks to the cursor part.
+  // UDP chunks are acknowledged before the session sees them, so they are never refused
+  // here: the UDP receiver drops datagrams for memory instead (budget_drops).
   bool admits(uint32_t index) const {
     uint32_t part = index / chunks_per_part_;
     std::lock_guard lock(mu_);
@@ -100,6 +99,17 @@ class FileUpload : public std::enable_shared_from_this<FileUpload> {
     if (budget_.in_use() * 2 > budget_.limit()) window = 1;
     return part < hash_cursor_ + window;
   }
+
+  // A chunk of the part the file hash waits for, while no hashed part is still uploading:
+  // then every byte this file holds waits for that part, and nothing is released before it
+  // is whole. (While a hashed part uploads, its release makes room without the network.)
+  bool needed_now(uint32_t index) const {
+    std::lock_guard lock(mu_);
+    if (failed_) return true;  // dropped on arrival
+    bool uploading = !parts_.empty() && parts_.begin()->first < hash_cursor_;
+    return !uploading && index / chunks_per_part_ == hash_cursor_;
+  }
+  uint64_t headroom() const { return part_size_; }
 
   Status write(uint32_t index, const uint8_t* data, uint32_t len, uint64_t* reserved) {
     uint32_t p = index / chunks_per_part_;
@@ -387,6 +397,8 @@ class S3FileSink final : public FileSink {
   explicit S3FileSink(std::shared_ptr<FileUpload> up) : up_(std::move(up)) {}
   ~S3FileSink() override { up_->abandon(); }
   bool admits(uint32_t index) const override { return up_->admits(index); }
+  bool needed_now(uint32_t index) const override { return up_->needed_now(index); }
+  uint64_t headroom() const override { return up_->headroom(); }
   Status write(uint32_t index, const uint8_t* data, uint32_t len, uint64_t* reserved) override {
     return up_->write(index, data, len, reserved);
   }

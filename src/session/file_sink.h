@@ -34,6 +34,16 @@ class FileSink {
   // False while chunk `index` is too far ahead of what the sink can hold for this file: the
   // session stops reading the TCP stream that carries it (backpressure) until it is true.
   virtual bool admits(uint32_t index) const = 0;
+  // Memory (TCP): the session reads a chunk into budget bytes, and a sink may keep them
+  // until other chunks arrived (S3: until the part is complete and hashed in order). So that
+  // a budget full of such bytes cannot wait for ever on the chunk they wait for:
+  //  - needed_now(index): the sink can release none of this file's bytes before chunk
+  //    `index` arrives (S3: it is in the part the file hash waits for). The session gives
+  //    it memory even beyond the budget rather than let it wait;
+  //  - headroom(): budget bytes other chunks of the file leave free when they take theirs,
+  //    so that the chunks needed now usually fit within the budget.
+  virtual bool needed_now(uint32_t index) const = 0;
+  virtual uint64_t headroom() const = 0;
   // Stores the verified bytes of chunk `index` (len = the chunk's full length).
   virtual Status write(uint32_t index, const uint8_t* data, uint32_t len, uint64_t* reserved) = 0;
   // Every chunk was written: finish the file if its hash is `expected`. `done` gets the

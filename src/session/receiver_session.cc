@@ -659,7 +659,8 @@ asio::awaitable<void> ReceiverSession::run_data(std::shared_ptr<FrameSocket> str
     if (sinks_) co_await wait_admitted(*file, ch->chunk_index);
     if (rate_limit_ || total_rate_) co_await pace(payload_len);
     uint64_t reserve = payload_len + (ch->codec == static_cast<uint8_t>(Codec::kZstd) ? ch->raw_length : 0);
-    co_await acquire_budget(reserve);
+    if (sinks_) co_await acquire_sink_budget(*file, ch->chunk_index, reserve);
+    else co_await acquire_budget(reserve);
     Buffer payload = make_buffer(std::max<uint32_t>(payload_len, 1));
     auto [ec3, n3] = co_await stream->read_exact(payload.get(), payload_len);
     if (ec3 || streams_closed_) {

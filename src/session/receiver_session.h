@@ -18,6 +18,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
     std::shared_ptr<StagedFile> staged;
     std::shared_ptr<OrderedFileHasher> hasher;
     std::shared_ptr<FileSink> sink;  // with sinks_: where the bytes go instead of `staged`
+    std::set<uint32_t> resends_due;  // with sinks_: chunks NACKed and not yet received again
     bool done_known = false;
     Hash128 expected;
     bool finalizing = false;
@@ -148,6 +150,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
                   uint16_t nack_reason, uint64_t* reserved);  // pool
   void commit_to_sink(std::shared_ptr<RecvFile> file);         // pool
   asio::awaitable<void> wait_admitted(RecvFile& file, uint32_t chunk_index);  // network thread
+  asio::awaitable<void> acquire_sink_budget(RecvFile& file, uint32_t chunk_index, uint64_t bytes);  // network thread
   Status open_staged(RecvFile& file);  // pool, file.mu held: temp file, hasher, journal record
   void run_committer();  // pool: group commit of verified files (fsync, rename, fsync dirs)
   void resolve(RecvFile& file, const Status& st, const Hash128& hash);  // pool, file.mu held

@@ -10,6 +10,9 @@
 //  - no resume of partial files: a sink holds no partial file to offer (HAVE_CHUNKS), so an
 //    interrupted file is sent again whole by the next run, and the sink discards (S3: aborts)
 //    what the interrupted run stored.
+#include <algorithm>
+#include <vector>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -65,6 +68,10 @@ void ReceiverSession::sink_chunk(std::shared_ptr<RecvFile> file, const protocol:
   if (!nack_reason && xxh3_64(raw, h.raw_length) != h.xxh3_64) nack_reason = 1;
   if (nack_reason) {
     {
+      std::lock_guard lock(file->mu);
+      file->resends_due.insert(h.chunk_index);
+    }
+    {
       std::lock_guard lock(mu_);
       ++stats_.chunks_rejected;
     }
@@ -77,6 +84,7 @@ void ReceiverSession::sink_chunk(std::shared_ptr<RecvFile> file, const protocol:
     std::lock_guard lock(file->mu);
     if (file->resolved || file->claimed[h.chunk_index]) return;
     file->claimed[h.chunk_index] = 1;
+    file->resends_due.erase(h.chunk_index);
   }
   Status st = sink->write(h.chunk_index, raw, h.raw_length, reserved);
   std::unique_lock lock(file->mu);
@@ -126,6 +134,60 @@ asio::awaitable<void> ReceiverSession::wait_admitted(RecvFile& file, uint32_t ch
       sink = file.sink;
     }
     if (!sink || streams_closed_ || sink->admits(chunk_index)) co_return;
+    asio::steady_timer t(io_, std::chrono::milliseconds(2));
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace ferry
+
+namespace ferry {
+
+// Budget for a chunk bound for a sink (TCP). A sink keeps chunks' bytes until other chunks
+// arrived (S3: until their part is hashed in order), so the plain FIFO acquire could park
+// the very chunk those bytes wait for behind chunks that wait for them: a deadlock once the
+// budget is full (seen with 32 MiB and 8 streams on a loaded machine: every stream parked,
+// RSS at the budget, no upload queued). Hence, polled like wait_admitted:
+//  - a chunk the sink needs now (FileSink::needed_now) never waits: it takes its bytes even
+//    beyond the limit (at most the rest of one part per file);
+//  - another chunk takes bytes only if the sink's headroom stays free (at most half the
+//    budget), so the chunks needed now normally fit within the limit;
+//  - one that waited a second may use the headroom, and takes its bytes beyond the limit if
+//    the file's cursor part waits for a resend (a NACKed chunk): the resend may be queued
+//    on this chunk's stream behind it (wait_admitted's case), so this chunk is what the
+//    budget's holders wait for. That excess is bounded by the chunks queued ahead of the
+//    resends, and happens only after a NACK under a full budget.
+// No other chunk is ever taken beyond the limit: one that simply waits for uploads to drain
+// keeps waiting (forcing those too let a slow store push RSS towards the file's size).
+asio::awaitable<void> ReceiverSession::acquire_sink_budget(RecvFile& file, uint32_t chunk_index, uint64_t bytes) {
+  constexpr auto kHeadroomFor = std::chrono::seconds(1);
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    std::shared_ptr<FileSink> sink;
+    bool resolved = false;
+    std::vector<uint32_t> resends;
+    {
+      std::lock_guard lock(file.mu);
+      resolved = file.resolved;
+      sink = file.sink;
+      resends.assign(file.resends_due.begin(), file.resends_due.end());
+    }
+    // Closed streams or a resolved file: the bytes are released as soon as the read fails
+    // or the chunk is dropped.
+    if (!sink || resolved || streams_closed_ || sink->needed_now(chunk_index)) {
+      if (!budget_.try_acquire(bytes)) budget_.acquire_over_limit(bytes);
+      co_return;
+    }
+    bool waited = std::chrono::steady_clock::now() - start >= kHeadroomFor;
+    uint64_t keep = waited ? 0 : std::min(sink->headroom(), budget_.limit() / 2);
+    if (budget_.try_acquire(bytes, keep)) co_return;
+    if (waited && std::any_of(resends.begin(), resends.end(), [&](uint32_t r) { return sink->needed_now(r); })) {
+      log::info("session from " + peer_ + ": chunk " + std::to_string(chunk_index) + " of '" + file.entry.path +
+                "' takes memory beyond the budget: the part of " + sinks_->describe() +
+                " its file waits for may need a resend queued behind it (raise `memory` if this repeats)");
+      budget_.acquire_over_limit(bytes);
+      co_return;
+    }
     asio::steady_timer t(io_, std::chrono::milliseconds(2));
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -42,6 +42,34 @@ TEST(MemoryBudget, TryAcquireOverTheLimitFailsAndTakesNothing) {
   EXPECT_EQ(b.in_use(), 100u);
 }
 
+TEST(MemoryBudget, TryAcquireLeavesTheRequestedBytesFree) {
+  MemoryBudget b(100);
+  ASSERT_TRUE(b.try_acquire(40, 30));
+  EXPECT_TRUE(b.try_acquire(30, 30));   // 70 used, exactly 30 left free
+  EXPECT_FALSE(b.try_acquire(1, 30));   // would leave 29
+  EXPECT_EQ(b.in_use(), 70u);
+  EXPECT_TRUE(b.try_acquire(30));       // without headroom: up to the limit
+  EXPECT_FALSE(b.try_acquire(0, 101));  // more headroom than the limit never fits
+}
+
+// The request a full budget's holders wait for (an S3 export's cursor part): taken at once.
+TEST(MemoryBudget, AcquireOverLimitTakesBytesBeyondTheLimitAndQueuedWaitersWaitForTheRelease) {
+  MemoryBudget b(100);
+  ASSERT_TRUE(b.try_acquire(90));
+  bool granted = false;
+  b.acquire(20, [&] { granted = true; });
+  ASSERT_FALSE(granted);
+  b.acquire_over_limit(20);
+  EXPECT_EQ(b.in_use(), 110u);
+  EXPECT_EQ(b.peak(), 110u);
+  EXPECT_FALSE(b.try_acquire(1));
+  b.release(20);  // 90 used: the waiter's 20 still does not fit
+  EXPECT_FALSE(granted);
+  b.release(90);
+  EXPECT_TRUE(granted);
+  EXPECT_EQ(b.in_use(), 20u);
+}
+
 TEST(MemoryBudget, OversizeRequestSucceedsWhenNothingIsInUse) {
   MemoryBudget b(100);
   EXPECT_TRUE(b.try_acquire(250));
