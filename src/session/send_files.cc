@@ -48,8 +48,16 @@ protocol::Id128 derive_transfer_id(const std::vector<FileEntry>& files, const Fe
   return id;
 }
 
-// One attempt: a fresh network thread, pool and session over the same file list.
-std::shared_ptr<SenderSession> run_attempt(const std::vector<FileEntry>& files, const FerryUrl& dest,
+struct AttemptResult {
+  TransferReport report;
+  bool established = false;
+};
+
+// One attempt: a fresh network thread, pool and session over the same file list. The session
+// dies here, before the pool and the io_context it was built on: its timers and sockets
+// unregister from the context's services as they are destroyed (AddressSanitizer caught a
+// heap-use-after-free when the session outlived the io_context).
+AttemptResult run_attempt(const std::vector<FileEntry>& files, const FerryUrl& dest,
                                            const SendOptions& options, const protocol::Id128& id,
                                            protocol::ResumeMode resume, const SyncOptions* sync,
                                            const PathFilter& filter) {
@@ -68,7 +76,7 @@ std::shared_ptr<SenderSession> run_attempt(const std::vector<FileEntry>& files, 
   });
   io.run();
   pool.join();
-  return session;
+  return AttemptResult{session->report(), session->established()};
 }
 
 // Folds one attempt into the running total. A file sent by an earlier attempt stays "sent"
@@ -173,10 +181,10 @@ TransferReport transfer(const std::vector<std::string>& sources, const FerryUrl&
   bool ever_established = false;
   auto backoff = std::chrono::milliseconds(500);
   for (int attempt = 0;; ++attempt) {
-    auto session = run_attempt(*files, dest, options, id, resume, sync, *filter);
-    merge(&total, session->report(), attempt == 0);
-    ever_established |= session->established();
-    if (session->established()) {
+    AttemptResult result = run_attempt(*files, dest, options, id, resume, sync, *filter);
+    merge(&total, result.report, attempt == 0);
+    ever_established |= result.established;
+    if (result.established) {
       lost_at = {};
       backoff = std::chrono::milliseconds(500);
     }
