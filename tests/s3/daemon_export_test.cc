@@ -202,7 +202,12 @@ TEST_F(DaemonS3ExportTest, PeakMemoryStaysWithinTheDaemonsBudget) {
   long peak = peak_rss_mib(ferryd.process().pid());
   std::printf("ferryd peak RSS %ld MiB with memory = 32M\n", peak);
   ASSERT_GT(peak, 0);
+#ifndef __SANITIZE_ADDRESS__
+  // Under AddressSanitizer (packaging/run-sanitizers.sh) the peak RSS measures ASan's
+  // quarantine, shadow and redzones (381 MiB here) rather than the budget: the normal build
+  // checks it.
   EXPECT_LE(peak, 32 + 40) << "part buffers escaped the budget\n" << ferryd.process().stderr_text();
+#endif
   expect_object("landing/mem/m.bin", src_ / "m.bin");
 }
 
