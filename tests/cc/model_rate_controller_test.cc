@@ -177,32 +177,53 @@ TEST(ModelRateController, LowYieldsToATcpFlowAndReclaimsTheLinkWhenAlone) {
   EXPECT_GE(again, 0.90);
 }
 
-// Against a Reno-style TCP flow through a one-BDP buffer (the simulator has no Cubic): fair
-// takes a share in the 30-70 % band, high clearly more than fair.
-double share_against_tcp(Policy pol, uint64_t rtt_us) {
+// Against one TCP flow (Reno-style or Cubic) through a one-BDP buffer: fair takes a share in
+// the 30-70 % band, high clearly more than fair. The TCP flow starts first, as in the bench.
+double share_against_tcp(Policy pol, uint64_t rtt_us, bool cubic, double link = 2.5e6, uint64_t seconds = 40,
+                         bool tcp_first = false) {
   PathConfig p;
-  p.link_rate = 2.5e6;
+  p.link_rate = link;
   p.base_rtt_us = rtt_us;
   p.buffer_bytes = static_cast<uint64_t>(p.link_rate * static_cast<double>(rtt_us) / 1e6);
+  p.start_paused = tcp_first;
   PathSimulator s(p, policy(pol));
-  s.run_until(3 * kSec);
-  s.start_reno();
+  if (tcp_first) {
+    cubic ? s.start_cubic() : s.start_reno();
+    s.run_until(5 * kSec);
+    s.start_sender();
+  } else {
+    s.run_until(3 * kSec);
+    cubic ? s.start_cubic() : s.start_reno();
+  }
   s.run_until(8 * kSec);
   s.reset_window();
-  s.run_until(40 * kSec);
+  s.run_until(seconds * kSec);
   const double share = s.link_rate_of(0) / (s.link_rate_of(0) + s.link_rate_of(1));
-  std::printf("%s at %llu ms against tcp: share %.3f\n", to_string(pol),
-              static_cast<unsigned long long>(rtt_us / 1000), share);
+  std::printf("%s at %llu ms, %.0f Mbit/s against %s: share %.3f, link busy %.3f\n", to_string(pol),
+              static_cast<unsigned long long>(rtt_us / 1000), link * 8 / 1e6, cubic ? "cubic" : "reno", share,
+              (s.link_rate_of(0) + s.link_rate_of(1)) / link);
   return share;
 }
 
 TEST(ModelRateController, FairSharesWithTcpAndHighTakesMore) {
-  for (uint64_t rtt : {40'000ull, 100'000ull}) {
-    const double fair = share_against_tcp(Policy::kFair, rtt);
-    const double high = share_against_tcp(Policy::kHigh, rtt);
-    EXPECT_GE(fair, 0.30) << rtt;
-    EXPECT_LE(fair, 0.70) << rtt;
-    EXPECT_GE(high, fair + 0.15) << rtt;
+  for (bool cubic : {false, true}) {
+    for (uint64_t rtt : {40'000ull, 100'000ull}) {
+      const double fair = share_against_tcp(Policy::kFair, rtt, cubic);
+      const double high = share_against_tcp(Policy::kHigh, rtt, cubic);
+      EXPECT_GE(fair, 0.30) << rtt << (cubic ? " cubic" : " reno");
+      EXPECT_LE(fair, 0.70) << rtt << (cubic ? " cubic" : " reno");
+      EXPECT_GE(high, fair + 0.15) << rtt << (cubic ? " cubic" : " reno");
+    }
+  }
+}
+
+// The bench's case at full size: 200 Mbit/s, 100 ms, one-BDP buffer, against Cubic (whose
+// epoch after a loss is about 11 s here, so the run is long).
+TEST(ModelRateController, FairSharesWithCubicOnTheBenchPath) {
+  for (bool tcp_first : {false, true}) {
+    const double fair = share_against_tcp(Policy::kFair, 100'000, true, kLink, 68, tcp_first);
+    EXPECT_GE(fair, 0.30) << tcp_first;
+    EXPECT_LE(fair, 0.70) << tcp_first;
   }
 }
 

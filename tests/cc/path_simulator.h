@@ -2,14 +2,16 @@
 // bottleneck link (rate, FIFO tail-drop buffer), fixed propagation delay, seeded random loss
 // after the bottleneck, and a receiver that ACKs every ack_interval or immediately on a gap.
 // Flow 0 is ferry's UDP sender built from the real SentPacketTracker, ReceivedPackets and a
-// CongestionController; flow 1 is an optional Reno-style TCP competitor (window-based, halves
-// once per RTT on a drop) sharing the same queue. Time is simulated; nothing here sleeps.
+// CongestionController; flow 1 is an optional TCP competitor sharing the same queue: Reno
+// (window-based, halves once per RTT on a drop) or Cubic (RFC 9438: beta 0.7, C 0.4, fast
+// convergence and the Reno-friendly region; no HyStart, like a flow long past slow start). Time is simulated; nothing here sleeps.
 //
 // This is a simulator, not a fake of a ferry part: a test cannot produce a 200 Mbit/s, 300 ms,
 // 5 %-loss WAN on loopback deterministically, and the controller takes time as a parameter.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <queue>
@@ -31,13 +33,19 @@ struct PathConfig {
   uint64_t seed = 1;
   uint64_t ack_interval_us = 10'000;
   uint32_t datagram = 1472;
+  bool start_paused = false;  // flow 0 starts only at start_sender()
 };
 
 class PathSimulator {
  public:
   PathSimulator(const PathConfig& path, const RateConfig& rate)
       : path_(path), cc_(make_controller(rate)), tracker_(*cc_), rng_(path.seed) {
-    schedule(0, Kind::kSenderWake);
+    if (!path.start_paused) schedule(0, Kind::kSenderWake);
+  }
+  // Start flow 0 now (with PathConfig::start_paused).
+  void start_sender() {
+    next_send_ = static_cast<double>(now_);
+    schedule(now_, Kind::kSenderWake);
   }
 
   CongestionController& controller() { return *cc_; }
@@ -50,11 +58,15 @@ class PathSimulator {
   void set_base_rtt(uint64_t us) { path_.base_rtt_us = us; }
   // Change the random loss probability (1.0 = the path goes dark).
   void set_random_loss(double p) { path_.random_loss = p; }
-  // Start / stop the Reno competitor.
-  void start_reno() {
+  // Start / stop the TCP competitor.
+  void start_reno() { start_tcp(false); }
+  void start_cubic() { start_tcp(true); }
+  void start_tcp(bool cubic) {
     reno_on_ = true;
+    cubic_ = cubic;
     reno_cwnd_ = 10.0 * path_.datagram;
     reno_ssthresh_ = 1e18;
+    cubic_w_max_ = 0;
     reno_send();
   }
   void stop_reno() { reno_on_ = false; }
@@ -224,13 +236,38 @@ class PathSimulator {
   void reno_ack(uint32_t bytes) {
     reno_inflight_ -= bytes;
     const double mss = path_.datagram;
-    reno_cwnd_ += reno_cwnd_ < reno_ssthresh_ ? mss : mss * mss / reno_cwnd_;
+    if (reno_cwnd_ < reno_ssthresh_) {
+      reno_cwnd_ += mss;
+    } else if (!cubic_) {
+      reno_cwnd_ += mss * mss / reno_cwnd_;
+    } else {
+      // RFC 9438 congestion avoidance, in MSS units and seconds since the last reduction.
+      const double t = static_cast<double>(now_ - cubic_epoch_us_) / 1e6;
+      const double rtt = static_cast<double>(path_.base_rtt_us) / 1e6;
+      const double w = reno_cwnd_ / mss;
+      const double target_t = t + rtt;
+      double target = kCubicC * (target_t - cubic_k_) * (target_t - cubic_k_) * (target_t - cubic_k_) + cubic_w_max_;
+      target = std::clamp(target, w, 1.5 * w);
+      cubic_w_est_ += kCubicAlpha / w;  // the Reno-friendly estimate, per MSS acked
+      const double next = std::max(target, cubic_w_est_);
+      reno_cwnd_ += std::max(0.0, next - w) / w * mss;
+    }
     reno_send();
   }
   void reno_loss(uint32_t bytes) {
     reno_inflight_ -= bytes;
     if (now_ >= reno_recovery_until_) {
-      reno_ssthresh_ = std::max(2.0 * path_.datagram, reno_cwnd_ / 2);
+      if (cubic_) {
+        const double w = reno_cwnd_ / path_.datagram;
+        // Fast convergence: a flow whose window keeps falling lets go of more.
+        cubic_w_max_ = w < cubic_w_max_ ? w * (1 + kCubicBeta) / 2 : w;
+        reno_ssthresh_ = std::max(2.0 * path_.datagram, reno_cwnd_ * kCubicBeta);
+        cubic_k_ = std::cbrt(cubic_w_max_ * (1 - kCubicBeta) / kCubicC);
+        cubic_epoch_us_ = now_;
+        cubic_w_est_ = reno_ssthresh_ / path_.datagram;
+      } else {
+        reno_ssthresh_ = std::max(2.0 * path_.datagram, reno_cwnd_ / 2);
+      }
       reno_cwnd_ = reno_ssthresh_;
       const double backlog_us = std::max(0.0, link_free_at_ - static_cast<double>(now_));
       reno_recovery_until_ = now_ + path_.base_rtt_us + static_cast<uint64_t>(backlog_us);
@@ -256,8 +293,14 @@ class PathSimulator {
   // Receiver.
   bool ack_timer_armed_ = false;
   uint64_t ack_timer_gen_ = 0;
-  // Reno.
+  // TCP competitor (Reno or Cubic).
+  static constexpr double kCubicC = 0.4;
+  static constexpr double kCubicBeta = 0.7;
+  static constexpr double kCubicAlpha = 3 * (1 - kCubicBeta) / (1 + kCubicBeta);
   bool reno_on_ = false;
+  bool cubic_ = false;
+  double cubic_w_max_ = 0, cubic_k_ = 0, cubic_w_est_ = 0;
+  uint64_t cubic_epoch_us_ = 0;
   double reno_cwnd_ = 0, reno_ssthresh_ = 0;
   uint64_t reno_inflight_ = 0;
   uint64_t reno_recovery_until_ = 0;
