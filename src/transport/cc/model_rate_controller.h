@@ -51,7 +51,8 @@
 //    rule (simulated with a one-BDP buffer: 46-64 % against Reno and Cubic at 40-100 ms).
 //  - high: up gain 1.5, cwnd gain 2.5, a doubled delay threshold and no window shrink - it takes
 //    roughly twice what fair would.
-//  - low (scavenger, LEDBAT-like): fair's model, further capped by low_rate. Each round,
+//  - low (scavenger, LEDBAT-like): fair's model (cruising with a 1.5 ms standing queue), further
+//    capped by low_rate. Each round,
 //    low_rate x= max(0.5, 1 - 0.25 x (queue_delay/5 ms - 1)) when queue_delay > 5 ms, and grows
 //    by up to 25 % (in proportion to how far below 5 ms the delay is) otherwise. It yields
 //    within a few rounds to any flow that builds a queue and comes back when the queue is gone.
@@ -103,6 +104,7 @@ class ModelRateController final : public CongestionController {
   static constexpr uint64_t kMinRttWindowUs = 10'000'000;
   static constexpr uint64_t kProbeRttDurationUs = 200'000;
   static constexpr uint64_t kLowTargetDelayUs = 5'000;
+  static constexpr uint64_t kLowQueueTargetUs = 1'500;  // low's standing queue while cruising
   // The standing queue fair and high hold at the bottleneck while cruising (and the level the
   // down phase drains to): 1/32 of the base RTT, at least 2 ms and at most 5 ms.
   uint64_t queue_target_us() const { return std::clamp<uint64_t>(min_rtt_us_ / 32, 2'000, 5'000); }
