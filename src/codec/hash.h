@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ferry/status.h"
@@ -21,6 +22,8 @@ struct Hash128 {
   bool operator==(const Hash128&) const = default;
   // 32 lowercase hex digits, high then low (the same text as `xxh128sum`).
   std::string hex() const;
+  // The inverse of hex() (either case); false for anything but 32 hex digits.
+  static bool from_hex(std::string_view text, Hash128* out);
   // Canonical big-endian 16 bytes (XXH128_canonicalFromHash layout), for wire and disk.
   void to_bytes(uint8_t out[16]) const;
   static Hash128 from_bytes(const uint8_t in[16]);

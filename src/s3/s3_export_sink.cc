@@ -3,12 +3,16 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <thread>
 
 #include "core/log.h"
+#include "io/safe_path.h"
 #include "core/units.h"
 #include "s3/multipart_uploader.h"
 #include "s3/sigv4.h"
@@ -478,6 +482,69 @@ Result<bool> S3ExportSinks::up_to_date(const std::string& rel_path, const FileEn
   if (!head->found) return false;
   if (mode == protocol::OverwriteMode::kNever) return true;
   return head->size == entry.size && head->meta("ferry-mtime") == std::to_string(entry.mtime_ns);
+}
+
+// The listing for sync. ListObjectsV2 gives keys and sizes; the source mtime (and the hash)
+// that sync compares live in each object's ferry-* metadata, so every key gets a HeadObject,
+// kListHeadThreads at a time. An object ferry did not write (no ferry-mtime) lists with
+// mtime 0 and no hash, so sync sends it again rather than trust it. Keys that are not a valid
+// relative path below the prefix ("a//b", "../x", "dir/" folder markers) are left out: sync
+// can neither compare nor delete what it cannot name.
+Status S3ExportSinks::list(const std::string& rel_dir, bool with_hashes,
+                           const std::function<void(const FileEntry&, const Hash128*)>& visit) {
+  constexpr size_t kListHeadThreads = 8;
+  auto c = client();
+  if (!c) return Status(c.status().code(), what() + ": " + c.status().message());
+  const std::string prefix = settings_.target.key_for(rel_dir.empty() ? std::string() : rel_dir + "/");
+  auto listed = (*c)->list_objects(prefix);
+  if (!listed) return Status(listed.status().code(), what() + ": listing: " + listed.status().message());
+  std::vector<const ObjectInfo*> objects;
+  for (const auto& o : *listed) {
+    std::string rel = o.key.substr(prefix.size());
+    if (o.key.compare(0, prefix.size(), prefix) == 0 && validate_relative_path(rel)) objects.push_back(&o);
+  }
+  std::vector<HeadResult> heads(objects.size());
+  std::vector<Status> errors(objects.size());
+  std::atomic<size_t> next{0};
+  auto head_some = [&] {
+    for (size_t i; (i = next++) < objects.size();) {
+      auto h = (*c)->head_object(objects[i]->key);
+      if (h) heads[i] = std::move(*h);
+      else errors[i] = h.status();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(kListHeadThreads, objects.size()); ++t) threads.emplace_back(head_some);
+  head_some();
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < objects.size(); ++i) {
+    if (!errors[i]) return Status(errors[i].code(), what() + ": " + errors[i].message());
+    if (!heads[i].found) continue;  // deleted since the listing
+    FileEntry e;
+    e.path = objects[i]->key.substr(prefix.size());
+    e.type = FileType::kRegular;
+    e.size = heads[i].size;
+    e.mtime_ns = 0;
+    const std::string mtime = heads[i].meta("ferry-mtime");
+    if (!mtime.empty()) {
+      char* end = nullptr;
+      long long v = std::strtoll(mtime.c_str(), &end, 10);
+      if (end && *end == '\0') e.mtime_ns = v;
+    }
+    Hash128 h;
+    const bool have_hash = with_hashes && Hash128::from_hex(heads[i].meta("ferry-xxh3"), &h);
+    visit(e, have_hash ? &h : nullptr);
+  }
+  return Status::ok();
+}
+
+Status S3ExportSinks::remove(const std::string& rel_path) {
+  auto c = client();
+  if (!c) return Status(c.status().code(), what() + ": " + c.status().message());
+  const std::string key = settings_.target.key_for(rel_path);
+  if (Status st = (*c)->delete_object(key); !st)
+    return Status(st.code(), what() + ": deleting " + (*c)->object_url(key) + ": " + st.message());
+  return Status::ok();
 }
 
 Result<std::unique_ptr<FileSink>> S3ExportSinks::begin(const std::string& rel_path, const FileEntry& entry,

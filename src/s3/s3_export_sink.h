@@ -50,6 +50,9 @@ class S3ExportSinks final : public FileSinkFactory, public std::enable_shared_fr
 
   std::string describe() const override { return settings_.target.to_string(); }
   Result<bool> up_to_date(const std::string& rel_path, const FileEntry& entry, protocol::OverwriteMode mode) override;
+  Status list(const std::string& rel_dir, bool with_hashes,
+              const std::function<void(const FileEntry&, const Hash128*)>& visit) override;
+  Status remove(const std::string& rel_path) override;
   Result<std::unique_ptr<FileSink>> begin(const std::string& rel_path, const FileEntry& entry, uint32_t chunk_size,
                                           MemoryBudget& budget, const std::string& peer) override;
 

@@ -62,6 +62,13 @@ class FileSinkFactory {
   // `mode` (never: it exists; diff: same size and mtime). Errors name the destination.
   virtual Result<bool> up_to_date(const std::string& rel_path, const FileEntry& entry,
                                   protocol::OverwriteMode mode) = 0;
+  // sync's LIST_REQUEST: every file below `rel_dir` (paths relative to it, valid relative
+  // paths only), with its XXH3-128 when `with_hashes` and the destination stores one (else
+  // nullptr). Errors name the destination; what was visited before an error stands.
+  virtual Status list(const std::string& rel_dir, bool with_hashes,
+                      const std::function<void(const FileEntry&, const Hash128*)>& visit) = 0;
+  // sync --delete: removes the file at `rel_path` (below the destination).
+  virtual Status remove(const std::string& rel_path) = 0;
   // Starts receiving `entry` to `rel_path` (below the destination).
   virtual Result<std::unique_ptr<FileSink>> begin(const std::string& rel_path, const FileEntry& entry,
                                                   uint32_t chunk_size, MemoryBudget& budget,

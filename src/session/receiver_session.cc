@@ -267,7 +267,7 @@ void ReceiverSession::list_destination(bool with_hashes) {
   protocol::ListEntries batch;
   size_t batch_bytes = 0;
   uint32_t total = 0;
-  Status st = walk_beneath(root_, open_.dest_path, with_hashes, [&](const FileEntry& e, const Hash128* h) {
+  auto visit = [&](const FileEntry& e, const Hash128* h) {
     protocol::ListEntry le{e, h != nullptr, h ? *h : Hash128{}};
     size_t sz = protocol::encoded_size(le);
     if (batch_bytes + sz > protocol::kMaxControlPayload - 16 * 1024 && !batch.entries.empty()) {
@@ -278,7 +278,9 @@ void ReceiverSession::list_destination(bool with_hashes) {
     batch_bytes += sz;
     batch.entries.push_back(std::move(le));
     ++total;
-  });
+  };
+  Status st = sinks_ ? sinks_->list(open_.dest_path, with_hashes, visit)
+                     : walk_beneath(root_, open_.dest_path, with_hashes, visit);
   if (!batch.entries.empty()) send_control(protocol::encode(batch));
   if (!st) log::warning("session from " + peer_ + ": listing the destination: " + st.message());
   send_control(protocol::encode(protocol::ListEnd{total, st}));
@@ -289,7 +291,7 @@ void ReceiverSession::delete_paths(const std::vector<std::string>& paths) {
   for (const auto& p : paths) {
     Status st = validate_relative_path(p);
     std::string rel = st ? join_relative(open_.dest_path, p) : p;
-    if (st) st = remove_beneath(root_, rel);
+    if (st) st = sinks_ ? sinks_->remove(rel) : remove_beneath(root_, rel);
     if (st) log::info("session from " + peer_ + ": deleted '" + rel + "'");
     result.outcomes.push_back({p, static_cast<uint16_t>(st.code()), st.is_ok() ? "" : st.message()});
   }

@@ -116,6 +116,17 @@ TEST(Hash128Test, HexIsHighThenLowAsThirtyTwoLowercaseDigits) {
   EXPECT_EQ(Hash128{}.hex(), std::string(32, '0'));
 }
 
+TEST(Hash128Test, FromHexInvertsHexAndRejectsAnythingElse) {
+  Hash128 h{0x0123456789ABCDEFull, 0xFEDCBA9876543210ull}, back;
+  ASSERT_TRUE(Hash128::from_hex(h.hex(), &back));
+  EXPECT_EQ(back, h);
+  ASSERT_TRUE(Hash128::from_hex("0123456789ABCDEFFEDCBA9876543210", &back));
+  EXPECT_EQ(back, h);
+  for (const char* bad : {"", "0123456789abcdeffedcba987654321", "0123456789abcdeffedcba98765432100",
+                          "0123456789abcdeffedcba987654321g", " 123456789abcdeffedcba9876543210"})
+    EXPECT_FALSE(Hash128::from_hex(bad, &back)) << bad;
+}
+
 TEST(Hash128Test, BytesAreBigEndianHighFirstAndRoundTrip) {
   Hash128 h{0x0102030405060708ull, 0x090A0B0C0D0E0F10ull};
   uint8_t bytes[16];

@@ -109,6 +109,61 @@ TEST_F(DaemonS3ExportTest, TreeLandsInTheBucketWholeVerifiedAndWithMetadata) {
   EXPECT_EQ(json_number(again.out, "files_skipped"), 4) << again.out;
 }
 
+// ferry sync against an S3 export: the daemon lists the bucket (ListObjectsV2, then each
+// object's ferry-mtime), so an unchanged tree sends nothing, a changed file is sent again,
+// and --delete removes the keys below the synced prefix that the source no longer has -
+// including one ferry never wrote - and nothing outside that prefix.
+TEST_F(DaemonS3ExportTest, SyncComparesWithTheBucketAndDeleteRemovesOnlyExtraKeys) {
+  auto l = layout();
+  std::string token = l->new_token("nightly", {"cloud:rw"});
+  Ferryd ferryd(l->config_path);
+  ASSERT_TRUE(ferryd.ready()) << ferryd.process().stderr_text();
+  std::string tree = src_ / "seq";
+  ASSERT_EQ(::mkdir(tree.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((tree + "/sub").c_str(), 0755), 0);
+  write_random_file(tree + "/f1.exr", 300'000, 1);
+  write_random_file(tree + "/f2.exr", 300'000, 2);
+  write_random_file(tree + "/sub/f3.exr", 300'000, 3);
+  write_random_file(tree + "/big.bin", 20ull << 20, 4);  // multipart
+  auto sync = [&](std::vector<std::string> extra) {
+    auto args = l->send_args(token, {"--json", "--no-progress"});
+    args[1] = "sync";
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(tree);
+    args.push_back(ferryd.url("cloud/nightly"));
+    return ferry::test::run_command(args);
+  };
+  auto first = sync({});
+  ASSERT_EQ(first.exit_code, 0) << first.err << ferryd.process().stderr_text();
+  EXPECT_EQ(json_number(first.out, "files_sent"), 4) << first.out;
+  for (const char* rel : {"f1.exr", "f2.exr", "sub/f3.exr", "big.bin"})
+    expect_object(std::string("landing/nightly/") + rel, tree + "/" + rel);
+
+  auto again = sync({});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(json_number(again.out, "files_sent"), 0) << "nothing changed: " << again.out;
+
+  // A key below the prefix that ferry never wrote, and one outside the synced prefix.
+  auto c = make_client({"bkt", ""}, server_.options());
+  ASSERT_TRUE(c);
+  const uint8_t body[] = {'x'};
+  for (const char* key : {"landing/nightly/stray.bin", "landing/outside.bin"}) {
+    auto put = (*c)->put_object(key, body, 1, BodyChecksum::compute(ChecksumAlgorithm::kMd5, body, 1), {});
+    ASSERT_TRUE(put) << put.status().message();
+  }
+  write_random_file(tree + "/f2.exr", 300'001, 9);  // changed
+  ASSERT_EQ(::unlink((tree + "/sub/f3.exr").c_str()), 0);
+  auto third = sync({"--delete"});
+  ASSERT_EQ(third.exit_code, 0) << third.err << ferryd.process().stderr_text();
+  EXPECT_EQ(json_number(third.out, "files_sent"), 1) << third.out;
+  EXPECT_EQ(json_number(third.out, "deleted"), 2) << third.out;
+  expect_object("landing/nightly/f2.exr", tree + "/f2.exr");
+  EXPECT_FALSE(head("landing/nightly/sub/f3.exr").found);
+  EXPECT_FALSE(head("landing/nightly/stray.bin").found);
+  EXPECT_TRUE(head("landing/outside.bin").found) << "outside the synced prefix: never touched";
+  EXPECT_TRUE(head("landing/nightly/f1.exr").found);
+}
+
 TEST_F(DaemonS3ExportTest, UdpTransportAndDamagedChunksStillGiveTheRightObjects) {
   auto l = layout();
   std::string token = l->new_token("udp", {"cloud:rw"});
