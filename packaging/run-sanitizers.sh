@@ -9,6 +9,7 @@
 #                                                   with TLS, UDP data path, congestion control
 #         ctest -L '^e2e$' -R '^(TransferTest|UdpTransferTest)\.'
 #                                                   whole sender/receiver pipelines, TCP and UDP
+#         ctest -L '^s3$' -R "$tsan_s3"             S3 uploader and ferryd's S3 export sink
 #       (the rest of the suite is parsers, files and processes around that pipeline: ASan's job).
 # Every sanitized process (tests and the ferry/ferryd they start) logs reports to
 # <build dir>/sanitizer-logs/ instead of stderr, so a report from a child process fails the
@@ -71,11 +72,16 @@ run_asan() {
   return $rc
 }
 
+# The S3 pipelines: the uploader's worker threads on one budget (multipart, tree, resume
+# after a kill) and ferryd's S3 export sink (TCP and UDP sessions feeding upload workers).
+# Not the peak-RSS tests: TSan's shadow memory is most of the RSS they would measure.
+tsan_s3='^(S3UploadTest\.(Large|Tree|Killed)|DaemonS3ExportTest\.(Tree|Sync|Udp|SenderKilled|BudgetSmaller))'
+
 run_tsan() {
-  local dir=build-tsan logs targets rc
+  local dir=build-tsan logs targets rc t
   configure "$dir" thread || return 1
   # Only what the selection runs (and the ferry/ferryd binaries the e2e tests start).
-  targets=(ferry ferryd e2e_transfer_test e2e_udp_transfer_test)
+  targets=(ferry ferryd e2e_transfer_test e2e_udp_transfer_test s3_s3_upload_test s3_daemon_export_test)
   for t in tests/session/*_test.cc tests/transport/*_test.cc tests/udp/*_test.cc tests/cc/*_test.cc; do
     targets+=("$(basename "$(dirname "$t")")_$(basename "$t" .cc)")
   done
@@ -89,6 +95,7 @@ run_tsan() {
   local run=(setarch "$(uname -m)" -R ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --timeout "$TIMEOUT")
   "${run[@]}" -L '^(session|transport|udp|cc)$' || rc=1
   "${run[@]}" -L '^e2e$' -R '^(TransferTest|UdpTransferTest)\.' || rc=1
+  "${run[@]}" -L '^s3$' -R "$tsan_s3" || rc=1
   unset TSAN_OPTIONS
   check_logs "$logs" || rc=1
   return $rc
