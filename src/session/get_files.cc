@@ -4,17 +4,13 @@
 // request (SESSION_OPENED), so a refused token leaves no trace.
 #include "ferry/get.h"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <thread>
 
 #include "codec/chunk_codec.h"
-#include "core/log.h"
 #include "core/memory_budget.h"
 #include "core/units.h"
 #include "crypto/tls_context.h"
@@ -22,6 +18,7 @@
 #include "manifest/journal.h"
 #include "session/process_limits.h"
 #include "session/receiver_session.h"
+#include "session/retry_loop.h"
 #include "transport/connect.h"
 
 namespace ferry {
@@ -188,30 +185,15 @@ class GetAttempt : public std::enable_shared_from_this<GetAttempt> {
     session_->set_client_role();
 
     // Every data stream at once, as send does; the first failure (in stream order) wins.
-    std::vector<Result<std::shared_ptr<FrameSocket>>> joined(streams, Status(Error::kInternal, "stream not set up"));
-    size_t pending = streams;
-    asio::steady_timer all_done(io_, asio::steady_timer::time_point::max());
-    for (uint16_t i = 0; i < streams; ++i) {
-      asio::co_spawn(
-          io_,
-          [&, i, tls = *tls, token, sid = opened->session_id]() -> asio::awaitable<void> {
-            joined[i] = co_await join_stream(url, o_, tls, token, sid, i);
-          },
-          [&joined, &pending, &all_done, i](std::exception_ptr e) {
-            if (e) joined[i] = Status(Error::kInternal, "data stream " + std::to_string(i) + " setup failed");
-            if (--pending == 0) all_done.cancel();
-          });
+    const JoinOne join_one = [&, tls = *tls, token, sid = opened->session_id](uint16_t i) {
+      return join_stream(url, o_, tls, token, sid, i);
+    };
+    auto joined = co_await join_streams(streams, join_one);
+    if (!joined) {
+      control->close();
+      co_return joined.status();
     }
-    while (pending > 0) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-    for (auto& j : joined) {
-      if (!j) {
-        for (auto& other : joined)
-          if (other) (*other)->close();
-        control->close();
-        co_return j.status();
-      }
-    }
-    for (uint16_t i = 0; i < streams; ++i) asio::co_spawn(io_, session_->run_data(*joined[i], i), asio::detached);
+    for (uint16_t i = 0; i < streams; ++i) asio::co_spawn(io_, session_->run_data((*joined)[i], i), asio::detached);
     report_progress();
     co_return co_await session_->run_control(control);
   }
@@ -301,10 +283,7 @@ TransferReport get_files(const std::vector<GetSource>& sources, const std::strin
   protocol::ResumeMode resume = *resume_mode(options.resume);
   protocol::Id128 id = derive_get_id(sources, options);
   auto start = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point lost_at{};
-  bool ever_established = false;
-  auto backoff = std::chrono::milliseconds(500);
-  for (;;) {
+  auto attempt = [&]() -> AttemptOutcome {
     Attempt a = run_attempt(sources, local_dir, options, id, resume);
     total.status = a.status;
     total.encrypted = a.encrypted;
@@ -314,29 +293,20 @@ TransferReport get_files(const std::vector<GetSource>& sources, const std::strin
     total.chunks_resumed += a.stats.chunks_resumed;
     total.chunks_resent += a.stats.chunks_rejected;
     total.bytes_on_wire += a.stats.chunk_bytes_written;
-    ever_established |= a.established;
-    if (a.established) {
-      lost_at = {};
-      backoff = std::chrono::milliseconds(500);
-    }
-    // As for send: only a lost connection, once the server had accepted, is retried.
-    if (total.status.code() != Error::kNetwork || !ever_established) break;
-    auto now = std::chrono::steady_clock::now();
-    if (lost_at == std::chrono::steady_clock::time_point{}) lost_at = now;
-    if (now - lost_at + backoff > options.retry_timeout) {
-      total.status = Status(Error::kNetwork, total.status.message() + " (gave up reconnecting)");
-      break;
-    }
-    log::warning(total.status.message() + "; reconnecting in " + std::to_string(backoff.count()) + " ms");
+    return {a.status, a.established};
+  };
+  // As for send: only a lost connection, once the server had accepted, is retried.
+  ReconnectPolicy policy;
+  policy.retry_timeout = options.retry_timeout;
+  policy.on_reconnect = [&] {
     if (options.on_progress) {
       Progress p;
       p.reconnecting = true;
       options.on_progress(p);
     }
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(15));
     ++total.reconnects;
-  }
+  };
+  total.status = run_with_reconnects(attempt, policy);
   total.files_total = total.files_sent + total.files_failed;
   total.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return total;

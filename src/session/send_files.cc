@@ -1,8 +1,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <map>
-#include <thread>
 
-#include "core/log.h"
 #include "core/units.h"
 #include "ferry/sender.h"
 #include "manifest/manifest_file.h"
@@ -11,6 +9,7 @@
 #include "manifest/source_list.h"
 #include "protocol/frames.h"
 #include "session/process_limits.h"
+#include "session/retry_loop.h"
 #include "session/sender_session.h"
 #include "transport/cc/congestion_controller.h"
 
@@ -177,38 +176,28 @@ TransferReport transfer(const std::vector<std::string>& sources, const FerryUrl&
   protocol::Id128 id = derive_transfer_id(*files, dest, options);
 
   auto start = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point lost_at{};
-  bool ever_established = false;
-  auto backoff = std::chrono::milliseconds(500);
-  for (int attempt = 0;; ++attempt) {
+  bool first = true;
+  auto attempt = [&]() -> AttemptOutcome {
     AttemptResult result = run_attempt(*files, dest, options, id, resume, sync, *filter);
-    merge(&total, result.report, attempt == 0);
-    ever_established |= result.established;
-    if (result.established) {
-      lost_at = {};
-      backoff = std::chrono::milliseconds(500);
-    }
-    // Only a lost connection is retried, and only once the receiver had accepted this
-    // transfer: a wrong address or a refusal should fail at once, not after minutes.
-    if (total.status.code() != Error::kNetwork || !ever_established) break;
-    auto now = std::chrono::steady_clock::now();
-    if (lost_at == std::chrono::steady_clock::time_point{}) lost_at = now;
-    if (now - lost_at + backoff > options.retry_timeout) {
-      total.status = Status(Error::kNetwork, total.status.message() + " (gave up reconnecting after " +
-                                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - lost_at).count()) + " s)");
-      break;
-    }
-    log::warning(total.status.message() + "; reconnecting in " + std::to_string(backoff.count()) + " ms");
+    merge(&total, result.report, first);
+    first = false;
+    return {total.status, result.established};
+  };
+  // Only a lost connection is retried, and only once the receiver had accepted this
+  // transfer: a wrong address or a refusal should fail at once, not after minutes.
+  ReconnectPolicy policy;
+  policy.retry_timeout = options.retry_timeout;
+  policy.give_up_names_duration = true;
+  policy.on_reconnect = [&] {
     if (options.on_progress) {
       Progress p;
       p.reconnecting = true;
       p.files_total = files->size();
       options.on_progress(p);
     }
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(15));
     ++total.reconnects;
-  }
+  };
+  total.status = run_with_reconnects(attempt, policy);
   total.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return total;
 }

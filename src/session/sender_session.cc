@@ -171,29 +171,12 @@ asio::awaitable<Status> SenderSession::open_session() {
   if (udp) co_return co_await open_udp(opened->session_id);
 
   // Set up every data stream concurrently; the first failure (in stream order) wins.
-  std::vector<Result<std::shared_ptr<FrameSocket>>> joined(streams, Status(Error::kInternal, "stream not set up"));
-  size_t pending = streams;
-  asio::steady_timer all_done(io_, asio::steady_timer::time_point::max());
-  for (uint16_t i = 0; i < streams; ++i) {
-    asio::co_spawn(
-        io_,
-        [this, &joined, tls, token, sid = opened->session_id, i]() -> asio::awaitable<void> {
-          joined[i] = co_await join_stream(tls, token, sid, i);
-        },
-        [&joined, &pending, &all_done, i](std::exception_ptr e) {
-          if (e) joined[i] = Status(Error::kInternal, "data stream " + std::to_string(i) + " setup failed");
-          if (--pending == 0) all_done.cancel();
-        });
-  }
-  while (pending > 0) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-  for (auto& j : joined) {
-    if (!j) {
-      for (auto& other : joined)
-        if (other) (*other)->close();
-      co_return j.status();
-    }
-    data_streams_.push_back(*j);
-  }
+  const JoinOne join_one = [this, tls, token, sid = opened->session_id](uint16_t i) {
+    return join_stream(tls, token, sid, i);
+  };
+  auto joined = co_await join_streams(streams, join_one);
+  if (!joined) co_return joined.status();
+  data_streams_ = std::move(*joined);
   transport_ = std::make_shared<TcpChunkSender>(data_streams_);
   log::debug("session open with " + control_->peer() + ", " + std::to_string(streams) + " data streams");
   co_return Status::ok();

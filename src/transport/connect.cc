@@ -1,6 +1,7 @@
 #include "transport/connect.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -47,6 +48,36 @@ asio::awaitable<Result<std::shared_ptr<FrameSocket>>> connect_frame_socket(const
   if (*timed_out) co_return Status(Error::kNetwork, "TLS handshake with " + peer + ": timed out");
   if (!st) co_return st;
   co_return conn;
+}
+
+asio::awaitable<Result<std::vector<std::shared_ptr<FrameSocket>>>> join_streams(uint16_t count,
+                                                                               const JoinOne& join_one) {
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<Result<std::shared_ptr<FrameSocket>>> joined(count, Status(Error::kInternal, "stream not set up"));
+  // Every spawned join refers to `joined`, `pending`, `all_done` (this frame) and `join_one`
+  // (the caller's): this coroutine does not return before `pending` is back to 0.
+  size_t pending = count;
+  asio::steady_timer all_done(ex, asio::steady_timer::time_point::max());
+  for (uint16_t i = 0; i < count; ++i) {
+    asio::co_spawn(
+        ex, [&joined, &join_one, i]() -> asio::awaitable<void> { joined[i] = co_await join_one(i); },
+        [&joined, &pending, &all_done, i](std::exception_ptr e) {
+          if (e) joined[i] = Status(Error::kInternal, "data stream " + std::to_string(i) + " setup failed");
+          if (--pending == 0) all_done.cancel();
+        });
+  }
+  while (pending > 0) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  std::vector<std::shared_ptr<FrameSocket>> out;
+  out.reserve(count);
+  for (auto& j : joined) {
+    if (!j) {
+      for (auto& other : joined)
+        if (other) (*other)->close();
+      co_return j.status();
+    }
+    out.push_back(*j);
+  }
+  co_return out;
 }
 
 Status status_from_error_frame(const Frame& frame, const std::string& peer) {

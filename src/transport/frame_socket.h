@@ -52,6 +52,10 @@ class FrameSocket : public std::enable_shared_from_this<FrameSocket> {
   bool encrypted() const { return stream_.index() == 1; }
   tcp::socket& tcp_socket();
   const std::string& peer() const { return peer_; }
+  // Renames the other side once its role is known (a server names every accepted connection
+  // "sender ADDR" before it has read what the peer wants). Network thread, before the
+  // connection is handed to a session: the name is read without a lock.
+  void set_peer(std::string peer) { peer_ = std::move(peer); }
 
   // RFC 8446 section 7.5 exporter (SSL_export_keying_material) over this connection's TLS
   // session; both ends get the same bytes for the same label and context. kUsage error on a

@@ -1,9 +1,5 @@
 // The ferry binary as users and scripts run it: real processes, real exit codes, and the
 // peak RSS of each side against --memory.
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-
 #include <cstdio>
 
 #include "e2e_util.h"
@@ -11,75 +7,6 @@
 
 namespace ferry::test {
 namespace {
-
-struct Child {
-  pid_t pid = -1;
-  int out_fd = -1;  // child's stdout
-  int err_fd = -1;  // child's stderr
-};
-
-Child spawn(const std::vector<std::string>& args) {
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) return {};
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close(out[0]);
-    close(err[0]);
-    // Every child runs under timeout(1): a hang fails the test with its output instead of
-    // waiting for ctest's limit.
-    std::vector<std::string> full = {"/usr/bin/timeout", "-k", "5", "240"};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (const auto& a : full) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  return {pid, out[0], err[0]};
-}
-
-std::string read_all(int fd) {
-  std::string s;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return s;
-}
-
-std::string read_line(int fd) {
-  std::string s;
-  char c;
-  while (read(fd, &c, 1) == 1 && c != '\n') s.push_back(c);
-  return s;
-}
-
-struct Finished {
-  int exit_code = -1;
-  long max_rss_kb = 0;
-  std::string out, err;
-};
-
-Finished wait_for(Child& c) {
-  Finished f;
-  f.out = read_all(c.out_fd);
-  f.err = read_all(c.err_fd);
-  int status = 0;
-  rusage ru{};
-  wait4(c.pid, &status, 0, &ru);
-  f.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  f.max_rss_kb = ru.ru_maxrss;
-  return f;
-}
-
-Finished run(const std::vector<std::string>& args) {
-  Child c = spawn(args);
-  return wait_for(c);
-}
 
 const std::string kFerry = FERRY_BINARY;
 // In an AddressSanitizer build (packaging/run-sanitizers.sh) a process's peak RSS measures
@@ -95,18 +22,18 @@ constexpr bool kAddressSanitizer = false;
 TEST(CliTest, RecvOncePrintsItsUrlFirstAndExitsWithTheTransferStatus) {
   TempDir src("src"), dst("dst");
   write_text(src / "hello.txt", "hello");
-  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q"});
-  std::string url = read_line(rx.out_fd);
+  RecvProcess rx(dst.path(), {"--once", "-q"});
+  const std::string& url = rx.url();
   ASSERT_EQ(url.rfind("ferry://127.0.0.1:", 0), 0u) << url;
   // Zero setup, secure by default: the URL carries the token and the certificate pin.
   auto parsed = parse_ferry_url(url);
   ASSERT_TRUE(parsed) << url;
   EXPECT_EQ(parsed->token.size(), 22u) << "128 random bits as base64url: " << url;
   EXPECT_EQ(parsed->fingerprint.size(), 7u + 64u) << url;
-  Finished tx = run({kFerry, "send", "--no-progress", src / "hello.txt", url_with_path(url, "inbox")});
+  Finished tx = run({kFerry, "send", "--no-progress", src / "hello.txt", rx.url("inbox")});
   EXPECT_EQ(tx.exit_code, 0) << tx.err;
   EXPECT_NE(tx.out.find("sent 1 files"), std::string::npos) << tx.out;
-  Finished r = wait_for(rx);
+  Finished r = rx.wait();
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_text(dst / "inbox/hello.txt"), "hello");
 }
@@ -114,11 +41,10 @@ TEST(CliTest, RecvOncePrintsItsUrlFirstAndExitsWithTheTransferStatus) {
 TEST(CliTest, JsonSummaryIsValidJsonWithTheWholeFileHash) {
   TempDir src("src"), dst("dst");
   write_random_file(src / "a.bin", 5 << 20, 1);
-  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q"});
-  std::string url = read_line(rx.out_fd);
-  Finished tx = run({kFerry, "send", "--json", src / "a.bin", url});
+  RecvProcess rx(dst.path(), {"--once", "-q"});
+  Finished tx = run({kFerry, "send", "--json", src / "a.bin", rx.url()});
   ASSERT_EQ(tx.exit_code, 0) << tx.err;
-  wait_for(rx);
+  rx.wait();
   std::string json_file = src / "summary.json";
   write_text(json_file, tx.out);
   std::string check = "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
@@ -138,11 +64,9 @@ TEST(CliTest, JsonSummaryIsValidJsonWithTheWholeFileHash) {
 TEST(CliTest, PeakRssStaysWithinTheMemoryBudgetOnBothSides) {
   TempDir src("src"), dst("dst");
   write_random_file(src / "big.bin", 256ull << 20, 5);
-  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q", "--memory",
-                    "32M"});
-  std::string url = read_line(rx.out_fd);
-  Finished tx = run({kFerry, "send", "-q", "--memory", "32M", "--chunk-size", "4M", src / "big.bin", url});
-  Finished r = wait_for(rx);
+  RecvProcess rx(dst.path(), {"--once", "-q", "--memory", "32M"});
+  Finished tx = run({kFerry, "send", "-q", "--memory", "32M", "--chunk-size", "4M", src / "big.bin", rx.url()});
+  Finished r = rx.wait();
   ASSERT_EQ(tx.exit_code, 0) << tx.err;
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(hash_file(dst / "big.bin"), hash_file(src / "big.bin"));
@@ -191,12 +115,10 @@ TEST(CliTest, UdpTransferReportsItsPathInJsonAndStaysWithinTheMemoryBudget) {
   TempDir src("src"), dst("dst");
   write_random_file(src / "big.bin", 128ull << 20, 6);
   setenv("FERRY_TEST_UDP_FAULTS", "drop=0.02,reorder=0.02,dup=0.01,seed=5", 1);
-  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-q", "--memory",
-                    "32M"});
-  std::string url = read_line(rx.out_fd);
-  Finished tx = run({kFerry, "send", "--json", "--transport", "udp", "--memory", "32M", src / "big.bin", url});
+  RecvProcess rx(dst.path(), {"--once", "-q", "--memory", "32M"});
+  Finished tx = run({kFerry, "send", "--json", "--transport", "udp", "--memory", "32M", src / "big.bin", rx.url()});
   unsetenv("FERRY_TEST_UDP_FAULTS");
-  Finished r = wait_for(rx);
+  Finished r = rx.wait();
   ASSERT_EQ(tx.exit_code, 0) << tx.err;
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(hash_file(dst / "big.bin"), hash_file(src / "big.bin"));
@@ -224,11 +146,9 @@ TEST(CliTest, UnreachableReceiverExitsWith3AndNamesIt) {
 
 TEST(CliTest, SigtermStopsTheReceiverWithExitCode8) {
   TempDir dst("dst");
-  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path()});
-  std::string url = read_line(rx.out_fd);
-  ASSERT_FALSE(url.empty());
-  kill(rx.pid, SIGTERM);
-  Finished r = wait_for(rx);
+  RecvProcess rx(dst.path());
+  ASSERT_FALSE(rx.url().empty());
+  Finished r = rx.stop();
   EXPECT_EQ(r.exit_code, 8) << r.err;
 }
 
@@ -252,25 +172,23 @@ TEST(CliTest, ManifestThenVerifyExitsZeroAndAFlippedByteExitsSeven) {
 TEST(CliTest, SyncExitsZeroWhenItTransferredAndTenWhenNothingWasToDo) {
   TempDir src("src"), dst("dst");
   write_text(src / "a.txt", "a");
-  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "-q"});
-  std::string url = read_line(rx.out_fd);
-  Finished first = run({kFerry, "sync", "-q", src.path(), url_with_path(url, "m")});
+  RecvProcess rx(dst.path(), {"-q"});
+  Finished first = run({kFerry, "sync", "-q", src.path(), rx.url("m")});
   EXPECT_EQ(first.exit_code, 0) << first.err;
-  Finished again = run({kFerry, "sync", "-q", "--json", src.path(), url_with_path(url, "m")});
+  Finished again = run({kFerry, "sync", "-q", "--json", src.path(), rx.url("m")});
   EXPECT_EQ(again.exit_code, 10) << again.err;
   EXPECT_NE(again.out.find("\"exit_code\":10"), std::string::npos) << again.out;
-  Finished excluded = run({kFerry, "sync", "-q", "--exclude", "*.tmp", src.path(), url_with_path(url, "m")});
+  Finished excluded = run({kFerry, "sync", "-q", "--exclude", "*.tmp", src.path(), rx.url("m")});
   EXPECT_EQ(excluded.exit_code, 10) << "an --exclude rule must not swallow SRC: " << excluded.err;
-  kill(rx.pid, SIGTERM);
-  wait_for(rx);
+  rx.stop();
   EXPECT_EQ(read_text(dst / "m/a.txt"), "a");
 }
 
 TEST(CliTest, InsecureWarnsEvenWhenQuietAndPlaintextNeedsBothSides) {
   TempDir src("src"), dst("dst");
   write_text(src / "a.txt", "a");
-  Child rx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "-q"});
-  std::string url = read_line(rx.out_fd);
+  RecvProcess rx(dst.path(), {"-q"});
+  const std::string& url = rx.url();
   auto parsed = parse_ferry_url(url);
   ASSERT_TRUE(parsed) << url;
   // --insecure: no pin, no CA, but still the token; loud on stderr whatever -q says.
@@ -286,16 +204,14 @@ TEST(CliTest, InsecureWarnsEvenWhenQuietAndPlaintextNeedsBothSides) {
   // A plaintext sender cannot talk to a TLS receiver.
   Finished plain = run({kFerry, "send", "-q", "--plaintext", src / "a.txt", url});
   EXPECT_NE(plain.exit_code, 0);
-  kill(rx.pid, SIGTERM);
-  wait_for(rx);
+  rx.stop();
 
-  Child prx = spawn({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--plaintext", "--once", "-q"});
-  std::string purl = read_line(prx.out_fd);
-  EXPECT_EQ(purl.find('?'), std::string::npos) << "no token or fingerprint without TLS: " << purl;
-  Finished ok = run({kFerry, "send", "--json", "--plaintext", src / "a.txt", url_with_path(purl, "p")});
+  RecvProcess prx(dst.path(), {"--plaintext", "--once", "-q"});
+  EXPECT_EQ(prx.url().find('?'), std::string::npos) << "no token or fingerprint without TLS: " << prx.url();
+  Finished ok = run({kFerry, "send", "--json", "--plaintext", src / "a.txt", prx.url("p")});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_NE(ok.out.find("\"encrypted\":false"), std::string::npos) << ok.out;
-  wait_for(prx);
+  prx.wait();
   EXPECT_EQ(read_text(dst / "p/a.txt"), "a");
 }
 

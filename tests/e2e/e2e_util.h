@@ -1,13 +1,16 @@
 // Shared fixtures for end-to-end tests: real files in temp dirs, a real receiver on a
-// loopback port in a background thread, and a tree comparison that checks bytes, types,
-// modes, mtimes and symlink targets.
+// loopback port in a background thread, a tree comparison that checks bytes, types,
+// modes, mtimes and symlink targets, and the ferry binary run as a real process.
 #pragma once
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -18,11 +21,13 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "codec/hash.h"
 #include "ferry/receiver.h"
 #include "ferry/sender.h"
+#include "ferry/url.h"
 
 namespace ferry::test {
 
@@ -248,5 +253,133 @@ inline SendOptions quiet_options() {
   o.connect_timeout = std::chrono::milliseconds(5000);
   return o;
 }
+
+// --- the ferry binary as a real process -------------------------------------------------
+
+struct SpawnOptions {
+  // stderr goes to this file instead of a pipe: a chatty (-vv) child then never blocks on a
+  // full pipe while the test is still reading its stdout.
+  std::string err_path;
+  std::vector<std::pair<std::string, std::string>> env;  // set in the child only
+  // Runs in the child before exec (e.g. installs a seccomp filter); false: the child exits 126.
+  bool (*in_child)() = nullptr;
+};
+
+struct Child {
+  pid_t pid = -1;
+  int out_fd = -1;  // child's stdout
+  int err_fd = -1;  // child's stderr; -1 with SpawnOptions::err_path
+  std::string err_path;
+};
+
+// Starts `args` (argv[0] a path) with stdout on a pipe. Every child runs under timeout(1): a
+// hang fails the test with its output instead of waiting for ctest's limit.
+inline Child spawn(const std::vector<std::string>& args, const SpawnOptions& opts = {}) {
+  int out[2], err[2] = {-1, -1};
+  if (pipe(out) != 0 || (opts.err_path.empty() && pipe(err) != 0)) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    if (opts.err_path.empty()) {
+      dup2(err[1], 2);
+      close(err[0]);
+    } else {
+      dup2(::open(opts.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+    }
+    for (const auto& [name, value] : opts.env) setenv(name.c_str(), value.c_str(), 1);
+    if (opts.in_child && !opts.in_child()) _exit(126);
+    std::vector<std::string> full = {"/usr/bin/timeout", "-k", "5", "240"};
+    full.insert(full.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (const auto& a : full) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  if (err[1] >= 0) close(err[1]);
+  return {pid, out[0], err[0], opts.err_path};
+}
+
+// Everything up to EOF; closes `fd`.
+inline std::string read_all(int fd) {
+  std::string s;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return s;
+}
+
+// One line without its newline (what ferry recv prints first: its URL).
+inline std::string read_line(int fd) {
+  std::string s;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n') s.push_back(c);
+  return s;
+}
+
+struct Finished {
+  int exit_code = -1;  // 128 + N when killed by signal N
+  long max_rss_kb = 0;
+  std::string out, err;
+};
+
+// Reads the child's output to EOF and reaps it.
+inline Finished wait_for(Child& c) {
+  Finished f;
+  f.out = read_all(c.out_fd);
+  if (c.err_fd >= 0) f.err = read_all(c.err_fd);
+  int status = 0;
+  rusage ru{};
+  wait4(c.pid, &status, 0, &ru);
+  if (!c.err_path.empty()) f.err = read_text(c.err_path);
+  f.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  f.max_rss_kb = ru.ru_maxrss;
+  return f;
+}
+
+inline Finished run(const std::vector<std::string>& args, const SpawnOptions& opts = {}) {
+  Child c = spawn(args, opts);
+  return wait_for(c);
+}
+
+// `ferry recv --listen 127.0.0.1:0 --root ROOT ARGS...` and the URL it printed first (with
+// token and certificate pin, as users copy it). SIGTERMed and reaped at destruction unless
+// wait() or stop() reaped it already.
+class RecvProcess {
+ public:
+  explicit RecvProcess(const std::string& root, const std::vector<std::string>& args = {},
+                       const SpawnOptions& opts = {}) {
+    std::vector<std::string> full = {FERRY_BINARY, "recv", "--listen", "127.0.0.1:0", "--root", root};
+    full.insert(full.end(), args.begin(), args.end());
+    child_ = spawn(full, opts);
+    url_ = read_line(child_.out_fd);
+  }
+  ~RecvProcess() { stop(); }
+  RecvProcess(const RecvProcess&) = delete;
+  RecvProcess& operator=(const RecvProcess&) = delete;
+
+  const std::string& url() const { return url_; }
+  std::string url(const std::string& path) const { return url_with_path(url_, path); }
+  // Until it exits by itself (--once). Reaps it once; later calls return a Finished with
+  // exit_code -1 (never kill(-1, ...) or wait for some other child).
+  Finished wait() {
+    if (child_.pid <= 0) return {};
+    Finished f = wait_for(child_);
+    child_.pid = -1;
+    return f;
+  }
+  Finished stop() {
+    if (child_.pid <= 0) return {};
+    kill(child_.pid, SIGTERM);
+    return wait();
+  }
+
+ private:
+  Child child_;
+  std::string url_;
+};
 
 }  // namespace ferry::test

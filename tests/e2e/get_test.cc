@@ -3,7 +3,6 @@
 // Downloads must arrive byte-identical with modes and mtimes, resume after the client is
 // killed, respect --overwrite, and never read anything outside the served root.
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <regex>
 
@@ -242,119 +241,31 @@ TEST_F(GetTest, GetSessionsCountAgainstTheSessionLimitWhileTheRateCapPacesThem) 
 
 // --- the CLI, as real processes ---------------------------------------------------------
 
-struct Proc {
-  pid_t pid = -1;
-  int out = -1;
-  int err = -1;
-};
-
-Proc start(const std::vector<std::string>& args, const std::string& kill_after = "") {
-  int o[2], e[2];
-  if (pipe(o) != 0 || pipe(e) != 0) return {};
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(o[1], 1);
-    dup2(e[1], 2);
-    close(o[0]);
-    close(e[0]);
-    if (!kill_after.empty()) setenv("FERRY_TEST_SIGKILL_AFTER_CHUNKS", kill_after.c_str(), 1);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(o[1]);
-  close(e[1]);
-  return {pid, o[0], e[0]};
-}
-
-std::string read_line(int fd) {
-  std::string s;
-  char c;
-  while (read(fd, &c, 1) == 1 && c != '\n') s.push_back(c);
-  return s;
-}
-
-std::string drain(int fd) {
-  std::string s;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return s;
-}
-
-struct Done {
-  int code = -1;
-  std::string out, err;
-};
-
-Done finish(Proc& p) {
-  Done d;
-  d.out = drain(p.out);
-  d.err = drain(p.err);
-  int status = 0;
-  waitpid(p.pid, &status, 0);
-  d.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return d;
-}
-
-Done run(const std::vector<std::string>& args, const std::string& kill_after = "") {
-  Proc p = start(args, kill_after);
-  return finish(p);
-}
-
 uint64_t json_number(const std::string& json, const std::string& key) {
   std::smatch m;
   if (!std::regex_search(json, m, std::regex("\"" + key + "\":([0-9]+)"))) return UINT64_MAX;
   return std::stoull(m[1]);
 }
 
-// `ferry recv` serving a root; stopped (SIGTERM) at the end.
-class RecvProcess {
- public:
-  explicit RecvProcess(const std::string& root, bool once = false) {
-    std::vector<std::string> args = {kFerry, "recv", "--listen", "127.0.0.1:0", "--root", root, "-q"};
-    if (once) args.push_back("--once");
-    p_ = start(args);
-    url_ = read_line(p_.out);
-  }
-  ~RecvProcess() {
-    if (p_.pid > 0) {
-      kill(p_.pid, SIGTERM);
-      finish(p_);
-    }
-  }
-  std::string url(const std::string& path) const { return url_with_path(url_, path); }
-  Done wait() {
-    Done d = finish(p_);
-    p_.pid = -1;
-    return d;
-  }
-
- private:
-  Proc p_;
-  std::string url_;
-};
-
 TEST_F(GetTest, CliInterruptedGetResumesAndTheRerunSendsLessThanEverything) {
   constexpr uint64_t kSize = 24ull << 20;
   ASSERT_EQ(mkdir((served_ / "cache").c_str(), 0755), 0);
   write_random_file(served_ / "cache/sim.bin", kSize, 11);
   write_text(served_ / "cache/notes.txt", "take 3");
-  RecvProcess rx(served_.path());
+  RecvProcess rx(served_.path(), {"-q"});
   std::vector<std::string> args = {kFerry, "get", "--no-progress", "--json", "--chunk-size", "1M", "--streams", "2",
                                    rx.url("cache"), dst()};
   // The client (the receiver here) kills itself with SIGKILL after 16 of the 24 chunks were
   // written and journaled: a reproducible point in a transfer this fast.
   constexpr uint64_t kKillAfter = 16;
-  Done killed = run(args, std::to_string(kKillAfter));
-  ASSERT_EQ(killed.code, 128 + SIGKILL) << killed.err;
+  SpawnOptions kill_after;
+  kill_after.env = {{"FERRY_TEST_SIGKILL_AFTER_CHUNKS", std::to_string(kKillAfter)}};
+  Finished killed = run(args, kill_after);
+  ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << killed.err;
   EXPECT_FALSE(exists(dst() + "/cache/sim.bin")) << "a partial file never appears under its final name";
 
-  Done rerun = run(args);
-  ASSERT_EQ(rerun.code, 0) << rerun.err;
+  Finished rerun = run(args);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   // The journal is flushed every kFlushAfterChunks chunks: at most one batch is lost (and
   // one of the 16 may be notes.txt, a one-chunk file, which is not journaled).
   uint64_t resumed = json_number(rerun.out, "chunks_resumed");
@@ -372,44 +283,44 @@ TEST_F(GetTest, CliLsPrintsNamesLongFormatAndJsonAndExitsTwoForAMissingPath) {
   write_text(served_ / "d/a b.txt", "12345");
   ASSERT_EQ(symlink("a b.txt", (served_ / "d/ln").c_str()), 0);
   set_mtime(served_ / "d/a b.txt", 1'600'000'000);
-  RecvProcess rx(served_.path());
-  Done plain = run({kFerry, "ls", rx.url("d")});
-  ASSERT_EQ(plain.code, 0) << plain.err;
+  RecvProcess rx(served_.path(), {"-q"});
+  Finished plain = run({kFerry, "ls", rx.url("d")});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
   EXPECT_EQ(plain.out, "a b.txt\nln\n");
-  Done longf = run({kFerry, "ls", "-l", rx.url("d")});
-  ASSERT_EQ(longf.code, 0) << longf.err;
+  Finished longf = run({kFerry, "ls", "-l", rx.url("d")});
+  ASSERT_EQ(longf.exit_code, 0) << longf.err;
   EXPECT_NE(longf.out.find("-rw-r--r--              5 2020-09-13T12:26:40Z a b.txt\n"), std::string::npos) << longf.out;
   EXPECT_NE(longf.out.find(" ln -> a b.txt\n"), std::string::npos) << longf.out;
-  Done json = run({kFerry, "ls", "-R", "--json", rx.url("d")});
-  ASSERT_EQ(json.code, 0) << json.err;
+  Finished json = run({kFerry, "ls", "-R", "--json", rx.url("d")});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
   std::string file = local_ / "ls.json";
   write_text(file, json.out);
-  Done check = run({"/usr/bin/python3", "-c",
+  Finished check = run({"/usr/bin/python3", "-c",
                     "import json,sys; d=json.load(open(sys.argv[1])); "
                     "assert [e['path'] for e in d]==['a b.txt','ln'], d; "
                     "assert d[0]['size']==5 and d[0]['type']=='file' and d[0]['mode']=='0644', d; "
                     "assert d[1]['link_target']=='a b.txt', d",
                     file});
-  EXPECT_EQ(check.code, 0) << check.err;
-  Done file_ls = run({kFerry, "ls", rx.url("d/a b.txt")});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  Finished file_ls = run({kFerry, "ls", rx.url("d/a b.txt")});
   EXPECT_EQ(file_ls.out, "a b.txt\n");
-  Done missing = run({kFerry, "ls", rx.url("d/nope")});
-  EXPECT_EQ(missing.code, 2) << missing.err;
+  Finished missing = run({kFerry, "ls", rx.url("d/nope")});
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
   EXPECT_NE(missing.err.find("no such file or directory"), std::string::npos) << missing.err;
 }
 
 TEST_F(GetTest, CliGetFromRecvOnceCountsAsTheTransferAndUdpIsAClearUsageError) {
   write_text(served_ / "a.txt", "alpha");
-  RecvProcess rx(served_.path(), /*once=*/true);
-  Done udp = run({kFerry, "get", "--transport", "udp", rx.url("a.txt"), dst()});
-  EXPECT_EQ(udp.code, 2);
+  RecvProcess rx(served_.path(), {"-q", "--once"});
+  Finished udp = run({kFerry, "get", "--transport", "udp", rx.url("a.txt"), dst()});
+  EXPECT_EQ(udp.exit_code, 2);
   EXPECT_NE(udp.err.find("--transport udp is not supported"), std::string::npos) << udp.err;
-  Done ok = run({kFerry, "get", "--no-progress", rx.url("a.txt"), dst()});
-  ASSERT_EQ(ok.code, 0) << ok.err;
+  Finished ok = run({kFerry, "get", "--no-progress", rx.url("a.txt"), dst()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_NE(ok.out.find("received 1 files"), std::string::npos) << ok.out;
   EXPECT_EQ(read_text(dst() + "/a.txt"), "alpha");
-  Done recv = rx.wait();
-  EXPECT_EQ(recv.code, 0) << "ferry recv --once exits after the get, with its status: " << recv.err;
+  Finished recv = rx.wait();
+  EXPECT_EQ(recv.exit_code, 0) << "ferry recv --once exits after the get, with its status: " << recv.err;
 }
 
 }  // namespace

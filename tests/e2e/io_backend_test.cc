@@ -7,7 +7,6 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -20,12 +19,6 @@ namespace ferry::test {
 namespace {
 
 const std::string kFerry = FERRY_BINARY;
-
-struct Proc {
-  pid_t pid = -1;
-  int out = -1;
-  std::string err_path;  // stderr goes to a file: -vv output must never block the child
-};
 
 // A kernel that refuses io_uring, as seccomp profiles of container runtimes do: a real
 // seccomp filter making io_uring_setup fail with EPERM in this process and its children.
@@ -47,58 +40,13 @@ bool refuse_io_uring_setup() {
 #endif
 }
 
-Proc start(const std::vector<std::string>& args, const std::string& err_path, bool without_io_uring = false) {
-  int out[2];
-  if (pipe(out) != 0) return {};
-  pid_t pid = fork();
-  if (pid == 0) {
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out[1], 1);
-    dup2(err, 2);
-    close(out[0]);
-    if (without_io_uring && !refuse_io_uring_setup()) _exit(126);
-    // Under timeout(1), so a hang fails the test with its output.
-    std::vector<std::string> full = {"/usr/bin/timeout", "-k", "5", "240"};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (const auto& a : full) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  return {pid, out[0], err_path};
-}
-
-std::string drain(int fd) {
-  std::string s;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return s;
-}
-
-std::string first_line(int fd) {
-  std::string s;
-  char c;
-  while (read(fd, &c, 1) == 1 && c != '\n') s.push_back(c);
-  return s;
-}
-
-struct Exit {
-  int code = -1;
-  std::string out, err;
-};
-
-Exit finish(Proc& p) {
-  Exit e;
-  e.out = drain(p.out);
-  int status = 0;
-  waitpid(p.pid, &status, 0);
-  e.err = read_text(p.err_path);
-  e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return e;
+// stderr to `log` (-vv output must never block the child); with `without_io_uring`, under
+// refuse_io_uring_setup().
+SpawnOptions logged_to(const std::string& log, bool without_io_uring = false) {
+  SpawnOptions o;
+  o.err_path = log;
+  if (without_io_uring) o.in_child = refuse_io_uring_setup;
+  return o;
 }
 
 class IoBackendTransferTest : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
@@ -117,17 +65,14 @@ TEST_P(IoBackendTransferTest, TreeArrivesByteIdentical) {
   write_random_file(src / "small.bin", 70000, 12);
   write_text(src / "shots/empty", "");
 
-  Proc rx = start({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "-vv", "--io", recv_io},
-                   src / "recv.log");
-  std::string url = first_line(rx.out);
-  ASSERT_EQ(url.rfind("ferry://127.0.0.1:", 0), 0u) << url;
-  Proc tx = start({kFerry, "send", "--no-progress", "-vv", "--io", send_io, "--chunk-size", "1M",
-                   "--compress", "none", src / "shots", src / "small.bin", url},
-                   src / "send.log");
-  Exit t = finish(tx);
-  Exit r = finish(rx);
-  ASSERT_EQ(t.code, 0) << t.err;
-  ASSERT_EQ(r.code, 0) << r.err;
+  RecvProcess rx(dst.path(), {"--once", "-vv", "--io", recv_io}, logged_to(src / "recv.log"));
+  ASSERT_EQ(rx.url().rfind("ferry://127.0.0.1:", 0), 0u) << rx.url();
+  Finished t = run({kFerry, "send", "--no-progress", "-vv", "--io", send_io, "--chunk-size", "1M", "--compress", "none",
+                    src / "shots", src / "small.bin", rx.url()},
+                   logged_to(src / "send.log"));
+  Finished r = rx.wait();
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(t.err.find("file I/O backend: " + send_io), std::string::npos) << t.err;
   EXPECT_NE(r.err.find("file I/O backend: " + recv_io), std::string::npos) << r.err;
   expect_same_tree(src / "shots", dst / "shots");
@@ -148,15 +93,13 @@ TEST(IoBackendCliTest, RefusedIoUringFallsBackToPosixWithOneWarning) {
 #endif
   TempDir src("io-src"), dst("io-dst");
   write_random_file(src / "a.bin", (9u << 20) + 5, 21);
-  Proc rx = start({kFerry, "recv", "--listen", "127.0.0.1:0", "--root", dst.path(), "--once", "--io", "uring"},
-                  src / "recv.log", true);
-  std::string url = first_line(rx.out);
-  ASSERT_EQ(url.rfind("ferry://127.0.0.1:", 0), 0u) << url << read_text(src / "recv.log");
-  Proc tx = start({kFerry, "send", "--no-progress", "--io", "uring", src / "a.bin", url}, src / "send.log", true);
-  Exit t = finish(tx);
-  Exit r = finish(rx);
-  ASSERT_EQ(t.code, 0) << t.err;
-  ASSERT_EQ(r.code, 0) << r.err;
+  RecvProcess rx(dst.path(), {"--once", "--io", "uring"}, logged_to(src / "recv.log", true));
+  ASSERT_EQ(rx.url().rfind("ferry://127.0.0.1:", 0), 0u) << rx.url() << read_text(src / "recv.log");
+  Finished t = run({kFerry, "send", "--no-progress", "--io", "uring", src / "a.bin", rx.url()},
+                   logged_to(src / "send.log", true));
+  Finished r = rx.wait();
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string line = "io_uring unavailable (io_uring_queue_init: Operation not permitted); file I/O uses pread/pwrite";
   EXPECT_NE(r.err.find(line), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find(line), r.err.rfind(line)) << "logged more than once: " << r.err;
@@ -167,9 +110,8 @@ TEST(IoBackendCliTest, RefusedIoUringFallsBackToPosixWithOneWarning) {
 TEST(IoBackendCliTest, UnknownBackendIsAUsageError) {
   TempDir src("io-src");
   write_text(src / "a", "a");
-  Proc tx = start({kFerry, "send", "--io", "aio", src / "a", "ferry://127.0.0.1:1/x"}, src / "send.log");
-  Exit t = finish(tx);
-  EXPECT_EQ(t.code, 2) << t.err;
+  Finished t = run({kFerry, "send", "--io", "aio", src / "a", "ferry://127.0.0.1:1/x"}, logged_to(src / "send.log"));
+  EXPECT_EQ(t.exit_code, 2) << t.err;
   EXPECT_NE(t.err.find("--io"), std::string::npos) << t.err;
 }
 
