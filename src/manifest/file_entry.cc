@@ -11,4 +11,13 @@ const char* to_string(FileType type) {
   return "unknown";
 }
 
+const char* report_type_name(FileType type) {
+  switch (type) {
+    case FileType::kRegular: return "file";
+    case FileType::kDirectory: return "dir";
+    case FileType::kSymlink: return "symlink";
+  }
+  return "file";
+}
+
 }  // namespace ferry

@@ -10,6 +10,8 @@ namespace ferry {
 enum class FileType : uint8_t { kRegular = 0, kDirectory = 1, kSymlink = 2 };
 
 const char* to_string(FileType type);
+// The `type` of a --json report entry: "file", "dir" or "symlink".
+const char* report_type_name(FileType type);
 
 struct FileEntry {
   // Relative path below the destination, '/'-separated, never empty, never starting with

@@ -4,6 +4,8 @@
 // request (SESSION_OPENED), so a refused token leaves no trace.
 #include "ferry/get.h"
 
+#include <map>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -117,6 +119,7 @@ struct Attempt {
   bool established = false;
   bool encrypted = true;
   SessionStats stats;
+  std::vector<FileReport> files;  // what this attempt's session reported, by file id
 };
 
 class GetAttempt : public std::enable_shared_from_this<GetAttempt> {
@@ -131,7 +134,10 @@ class GetAttempt : public std::enable_shared_from_this<GetAttempt> {
     start_ = std::chrono::steady_clock::now();
     result_.status = co_await transfer();
     progress_.cancel();
-    if (session_) result_.stats = session_->stats();
+    if (session_) {
+      result_.stats = session_->stats();
+      result_.files = session_->file_reports();
+    }
   }
   const Attempt& result() const { return result_; }
 
@@ -271,6 +277,25 @@ Status check_sources(const std::vector<GetSource>& sources, const SendOptions& o
 
 }  // namespace
 
+namespace {
+// A retry lists every entry again and finds what the earlier attempt committed already there
+// ("skipped"): keep the earlier outcome for those, take the latest for the rest.
+void merge_file_reports(const std::vector<FileReport>& attempt, std::vector<FileReport>* total) {
+  std::map<std::string, size_t> at;
+  for (size_t i = 0; i < total->size(); ++i) at[(*total)[i].path] = i;
+  for (const FileReport& r : attempt) {
+    if (r.path.empty()) continue;  // an id the plan never reached
+    auto it = at.find(r.path);
+    if (it == at.end()) {
+      at[r.path] = total->size();
+      total->push_back(r);
+    } else if (!(r.action == "skipped" && (*total)[it->second].action == "sent")) {
+      (*total)[it->second] = r;
+    }
+  }
+}
+}  // namespace
+
 TransferReport get_files(const std::vector<GetSource>& sources, const std::string& local_dir,
                          const SendOptions& options) {
   TransferReport total;
@@ -293,6 +318,7 @@ TransferReport get_files(const std::vector<GetSource>& sources, const std::strin
     total.chunks_resumed += a.stats.chunks_resumed;
     total.chunks_resent += a.stats.chunks_rejected;
     total.bytes_on_wire += a.stats.chunk_bytes_written;
+    merge_file_reports(a.files, &total.files);
     return {a.status, a.established};
   };
   // As for send: only a lost connection, once the server had accepted, is retried.

@@ -63,6 +63,11 @@ SessionStats ReceiverSession::stats() const {
   return s;
 }
 
+std::vector<FileReport> ReceiverSession::file_reports() const {
+  std::lock_guard lock(mu_);
+  return reports_;
+}
+
 void ReceiverSession::send_control(std::vector<uint8_t> frame) {
   asio::post(io_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
     if (self->control_ && !self->aborted_) self->control_->send(std::move(frame));
@@ -320,6 +325,20 @@ void ReceiverSession::plan_batch(std::vector<protocol::FileListEntry> batch) {
     }
     for (const auto& p : plan.entries)
       if (p.action == protocol::PlanAction::kReject) ++stats_.files_failed;
+    if (client_role_) {
+      for (size_t i = 0; i < batch.size() && i < plan.entries.size(); ++i) {
+        const FileEntry& en = batch[i].entry;
+        const auto& p = plan.entries[i];
+        const bool file = en.type == FileType::kRegular;
+        std::string action = p.action == protocol::PlanAction::kReject ? "failed"
+                             : p.action == protocol::PlanAction::kSend ? "pending"
+                             : file                                    ? "skipped"
+                                                                       : "ok";
+        if (reports_.size() <= batch[i].file_id) reports_.resize(batch[i].file_id + 1);
+        reports_[batch[i].file_id] = {en.path, report_type_name(en.type), en.size, std::move(action), "",
+                                      p.action == protocol::PlanAction::kReject ? p.reason : ""};
+      }
+    }
   }
   // What the receiver already holds must reach the sender before the plan that asks for it.
   for (const auto& h : have) send_control(protocol::encode(h));
@@ -880,6 +899,12 @@ void ReceiverSession::resolve(RecvFile& file, const Status& st, const Hash128& h
       stats_.bytes_written += file.entry.size;
     } else {
       ++stats_.files_failed;
+    }
+    if (client_role_ && file.id < reports_.size()) {
+      FileReport& r = reports_[file.id];
+      r.action = st ? "sent" : "failed";
+      r.xxh3_128 = st ? hash.hex() : "";
+      r.error = st ? "" : st.message();
     }
   }
   if (!st) log::error("session from " + peer_ + ": " + st.message());

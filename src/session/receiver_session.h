@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "codec/hash.h"
+#include "ferry/report.h"
 #include "core/memory_budget.h"
 #include "io/safe_path.h"
 #include "io/staged_file.h"
@@ -91,6 +92,9 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   // for resume (receiver shutdown). Network thread.
   void terminate(const Status& why);
   SessionStats stats() const;
+  // Client role only (a get): one report per listed entry, by file id — what the plan decided
+  // and, for files, how they ended ("sent" with the hash, "failed" with why, or "pending").
+  std::vector<FileReport> file_reports() const;
 
  private:
   struct RecvFile {
@@ -173,6 +177,7 @@ class ReceiverSession : public std::enable_shared_from_this<ReceiverSession> {
   uint64_t bytes_received_ = 0;             // network thread
   uint64_t udp_cap() const;                 // min of the session cap and the total's share (0 = none)
   bool client_role_ = false;
+  std::vector<FileReport> reports_;  // client role: by file id (guarded by mu_)
   std::chrono::steady_clock::time_point pace_next_{};  // network thread
   asio::io_context& io_;
   asio::thread_pool& pool_;

@@ -26,14 +26,6 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(500);
 // FILE_LIST batches stay well under the control frame limit.
 constexpr size_t kFileListBatchBytes = protocol::kMaxControlPayload - 16 * 1024;
 
-const char* type_name(FileType t) {
-  switch (t) {
-    case FileType::kRegular: return "file";
-    case FileType::kDirectory: return "dir";
-    case FileType::kSymlink: return "symlink";
-  }
-  return "file";
-}
 }  // namespace
 
 SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std::vector<FileEntry> files,
@@ -57,7 +49,7 @@ SenderSession::SenderSession(asio::io_context& io, asio::thread_pool& pool, std:
   resolved_.assign(files_.size(), 0);
   report_.files_total = files_.size();
   report_.files.reserve(files_.size());
-  for (const auto& f : files_) report_.files.push_back({f.path, type_name(f.type), f.size, "pending", "", ""});
+  for (const auto& f : files_) report_.files.push_back({f.path, report_type_name(f.type), f.size, "pending", "", ""});
 }
 
 uint64_t SenderSession::chunk_reservation(uint32_t len, bool compress) const {
@@ -815,7 +807,7 @@ void SenderSession::plan_sync() {
     if (!dry && (!same || e.type == FileType::kDirectory)) {
       to_send.push_back(e);
     } else if (dry || e.type != FileType::kDirectory) {
-      others.push_back({e.path, type_name(e.type), e.size, dry ? action : "skipped", "", ""});
+      others.push_back({e.path, report_type_name(e.type), e.size, dry ? action : "skipped", "", ""});
     }
   }
   if (sync_->delete_extraneous && listing_complete_) {
@@ -834,7 +826,7 @@ void SenderSession::plan_sync() {
       deletions_.push_back(path);
       if (is_dir) removed_dirs.insert(path);
       ++c.remove;
-      others.push_back({path, type_name(le.entry.type), le.entry.size, dry ? "delete" : "pending-delete", "", ""});
+      others.push_back({path, report_type_name(le.entry.type), le.entry.size, dry ? "delete" : "pending-delete", "", ""});
     }
   }
   files_ = std::move(to_send);
@@ -843,7 +835,7 @@ void SenderSession::plan_sync() {
   resolved_.assign(files_.size(), 0);
   report_.files.clear();
   report_.files_total = files_.size();
-  for (const auto& f : files_) report_.files.push_back({f.path, type_name(f.type), f.size, "pending", "", ""});
+  for (const auto& f : files_) report_.files.push_back({f.path, report_type_name(f.type), f.size, "pending", "", ""});
   for (auto& o : others) {
     if (o.action == "pending-delete") delete_report_index_[o.path] = report_.files.size();
     report_.files.push_back(std::move(o));

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "e2e_util.h"
+#include "codec/hash.h"
 #include "ferry/get.h"
 #include "ferry/url.h"
 #include "manifest/journal.h"
@@ -180,6 +181,23 @@ TEST_F(GetTest, OverwriteNeverKeepsLocalFilesAndDiffReplacesOnlyChangedOnes) {
   EXPECT_EQ(diff.files_sent, 1u) << "only the changed file travels";
   EXPECT_EQ(read_text(dst() + "/a.txt"), "server version");
   EXPECT_EQ(read_text(dst() + "/b.txt"), "unchanged");
+  // The report (what --json prints) has an entry per file: what happened, and the hash of
+  // what was written.
+  auto entry = [&](const std::string& path) -> FileReport {
+    for (const auto& f : diff.files)
+      if (f.path == path) return f;
+    ADD_FAILURE() << "no report entry for " << path;
+    return {};
+  };
+  const std::string server = "server version";
+  FileReport a = entry("a.txt"), b = entry("b.txt");
+  EXPECT_EQ(a.action, "sent");
+  EXPECT_EQ(a.type, "file");
+  EXPECT_EQ(a.size, server.size());
+  EXPECT_EQ(a.xxh3_128, xxh3_128(server.data(), server.size()).hex());
+  EXPECT_EQ(b.action, "skipped");
+  EXPECT_EQ(b.xxh3_128, "");
+  EXPECT_EQ(diff.files.size(), 2u);
 }
 
 TEST_F(GetTest, ListsADirectoryOneLevelOrRecursivelyAndAFileByItsName) {
