@@ -152,7 +152,7 @@ bool UdpChunkSender::build_data(DatagramBatch& batch, uint64_t now, bool* app_li
 }
 
 void UdpChunkSender::build_probe(DatagramBatch& batch, uint64_t now) {
-  // A PTO with nothing to resend: a small sealed PROBE elicits an ACK, after which the time
+  // A PTO: a small sealed PROBE (no chunk data, so any receiver takes it) elicits an ACK, after which the time
   // threshold declares the tail of the flight lost (no fragment is sent twice blindly).
   const uint64_t pn = next_pn_++;
   uint8_t padding[32] = {};
@@ -219,7 +219,13 @@ asio::awaitable<void> UdpChunkSender::send_loop() {
            (built == 0 || tracker_.bytes_in_flight() + config_.max_datagram <= cwnd) &&
            build_data(batch, now, &app_limited))
       ++built;
-    if (built == 0 && probe) build_probe(batch, now);
+    // A PTO always carries a PROBE, even when there was new data to send: a receiver whose
+    // memory is full of partial chunks drops new-chunk fragments unacknowledged, and if the
+    // fragments those partial chunks miss were the tail of what it had acknowledged, no ACK
+    // would ever come to reveal their loss - new data alone deadlocked (receiver --memory 12M,
+    // 2 % drop: "nothing acknowledged for 20 s" every time). The PROBE needs no memory, so it
+    // is acknowledged, and the time threshold then declares the tail lost and resends it.
+    if (probe) build_probe(batch, now);
     const uint64_t burst_bytes = batch.bytes.size();
     if (shim_.active()) shim_.apply(batch);  // TEST-ONLY FAULT
     size_t first = 0;
