@@ -54,7 +54,7 @@ bool Hash128::from_hex(std::string_view text, Hash128* out) {
   uint8_t bytes[16];
   for (int i = 0; i < 32; ++i) {
     char c = text[static_cast<size_t>(i)];
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
     if (v < 0) return false;
     if (i % 2 == 0) bytes[i / 2] = static_cast<uint8_t>(v << 4);
     else bytes[i / 2] |= static_cast<uint8_t>(v);

@@ -22,7 +22,7 @@ struct Hash128 {
   bool operator==(const Hash128&) const = default;
   // 32 lowercase hex digits, high then low (the same text as `xxh128sum`).
   std::string hex() const;
-  // The inverse of hex() (either case); false for anything but 32 hex digits.
+  // The inverse of hex(): false for anything but 32 lowercase hex digits.
   static bool from_hex(std::string_view text, Hash128* out);
   // Canonical big-endian 16 bytes (XXH128_canonicalFromHash layout), for wire and disk.
   void to_bytes(uint8_t out[16]) const;

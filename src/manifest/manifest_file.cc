@@ -67,19 +67,6 @@ bool parse_mode(std::string_view s, uint32_t* out) {
   return true;
 }
 
-bool parse_hash(std::string_view s, Hash128* out) {
-  if (s.size() != 32) return false;
-  uint64_t parts[2] = {0, 0};
-  for (size_t i = 0; i < 32; ++i) {
-    int v = hex_value_lower(s[i]);
-    if (v < 0) return false;
-    parts[i / 16] = (parts[i / 16] << 4) | static_cast<uint64_t>(v);
-  }
-  out->high = parts[0];
-  out->low = parts[1];
-  return true;
-}
-
 bool parse_hex64(std::string_view s, uint64_t* out) {
   if (s.size() != 16) return false;
   uint64_t v = 0;
@@ -608,7 +595,7 @@ struct ManifestReader::Impl {
       if (e.type != FileType::kRegular) {
         return bad(no, "bad hash field (must be '-' for a " + std::string(to_string(e.type)) + ")");
       }
-      if (!parse_hash(f[4], &out->hash)) return bad(no, "bad hash field");
+      if (!Hash128::from_hex(f[4], &out->hash)) return bad(no, "bad hash field");
       out->has_hash = true;
     }
     if (!manifest_unescape(f[5], &e.path)) return bad(no, "bad escape in the path field");

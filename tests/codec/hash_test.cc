@@ -120,9 +120,7 @@ TEST(Hash128Test, FromHexInvertsHexAndRejectsAnythingElse) {
   Hash128 h{0x0123456789ABCDEFull, 0xFEDCBA9876543210ull}, back;
   ASSERT_TRUE(Hash128::from_hex(h.hex(), &back));
   EXPECT_EQ(back, h);
-  ASSERT_TRUE(Hash128::from_hex("0123456789ABCDEFFEDCBA9876543210", &back));
-  EXPECT_EQ(back, h);
-  for (const char* bad : {"", "0123456789abcdeffedcba987654321", "0123456789abcdeffedcba98765432100",
+  for (const char* bad : {"", "0123456789ABCDEFFEDCBA9876543210", "0123456789abcdeffedcba987654321", "0123456789abcdeffedcba98765432100",
                           "0123456789abcdeffedcba987654321g", " 123456789abcdeffedcba9876543210"})
     EXPECT_FALSE(Hash128::from_hex(bad, &back)) << bad;
 }

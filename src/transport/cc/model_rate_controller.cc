@@ -120,7 +120,7 @@ void ModelRateController::take_rate_sample(const RateSample& s) {
 }
 
 void ModelRateController::recompute_bw() {
-  const bool shrink = excess_delay_ && !competing_ && cfg_.policy != Policy::kHigh && state_ != State::kStartup;
+  const bool shrink = excess_delay_ && !competing() && cfg_.policy != Policy::kHigh && state_ != State::kStartup;
   const int window = shrink ? kShortBwWindowRounds : kBwWindowRounds;
   uint64_t m = 0;
   for (int i = 0; i < window && static_cast<uint64_t>(i) <= round_count_; ++i) {
@@ -135,7 +135,7 @@ void ModelRateController::advance_cycle() {
     cycle_phase_ = 0;
     // Fast regrowth: if the last cycle found >= 10 % more bandwidth, probe again soon.
     const bool grew = bw_ > bw_at_cycle_start_ + bw_at_cycle_start_ / 10;
-    cruise_rounds_ = excess_delay_ ? (competing_ ? kCompeteCruiseRounds : kExcessCruiseRounds) : (grew ? 1 : kCruiseRounds);
+    cruise_rounds_ = excess_delay_ ? (competing() ? kCompeteCruiseRounds : kExcessCruiseRounds) : (grew ? 1 : kCruiseRounds);
     bw_at_cycle_start_ = bw_;
   }
 }
@@ -146,7 +146,6 @@ void ModelRateController::on_round_end(uint64_t now_us) {
     last_queue_delay_us_ = round_min_rtt_us_ - std::min(round_min_rtt_us_, min_rtt_us_);
     excess_delay_ = last_queue_delay_us_ > delay_threshold_us();
     excess_rounds_ = excess_delay_ ? excess_rounds_ + 1 : 0;
-    competing_ = cfg_.policy != Policy::kLow && state_ == State::kProbeBw && excess_rounds_ >= kCompeteAfterRounds;
   }
   // Heavy loss: the path really is narrower than the model says.
   const uint64_t round_bytes = round_lost_bytes_ + round_acked_bytes_;
@@ -268,6 +267,10 @@ double ModelRateController::cruise_gain() const {
   return latest_queue_us_ < target ? kQueueFillGain : 1.0;
 }
 
+bool ModelRateController::competing() const {
+  return cfg_.policy != Policy::kLow && state_ == State::kProbeBw && excess_rounds_ >= kCompeteAfterRounds;
+}
+
 double ModelRateController::pacing_gain() const {
   switch (state_) {
     case State::kStartup: return kStartupGain;
@@ -277,8 +280,8 @@ double ModelRateController::pacing_gain() const {
     case State::kProbeBw: break;
   }
   if (cycle_phase_ == 0) {
-    if (excess_delay_ && !competing_) return 1.0;  // someone else's queue: hold, do not add to it
-    if (excess_delay_ && competing_) return cfg_.policy == Policy::kHigh ? kHighCompeteGain : kCompeteGain;
+    if (excess_delay_ && !competing()) return 1.0;  // someone else's queue: hold, do not add to it
+    if (excess_delay_ && competing()) return cfg_.policy == Policy::kHigh ? kHighCompeteGain : kCompeteGain;
     return cfg_.policy == Policy::kHigh ? kHighUpGain : kFairUpGain;
   }
   // The down phase drains the queue the up-probe made — only while there is one. Draining an

@@ -48,7 +48,7 @@
 //  - fixed: pace at target_rate always; cwnd >= 2 x target x max(srtt, 100 ms). Nothing else
 //    matters (the model is still tracked for reports).
 //  - fair: the above. Shares a bottleneck with a loss-based TCP flow through the competing
-//    rule (simulated with a one-BDP buffer: 46-64 % against Reno and Cubic at 40-100 ms).
+//    rule (simulated with a one-BDP buffer: 45-64 % against Reno and Cubic at 40-100 ms).
 //  - high: up gain 1.5, cwnd gain 2.5, a doubled delay threshold and no window shrink - it takes
 //    roughly twice what fair would.
 //  - low (scavenger, LEDBAT-like): fair's model (cruising with a 1.5 ms standing queue), further
@@ -122,6 +122,7 @@ class ModelRateController final : public CongestionController {
   uint64_t bdp(double gain) const;
   void update_outputs(uint64_t bytes_in_flight);
   double pacing_gain() const;
+  bool competing() const;  // see "Competing" above
 
   RateConfig cfg_;  // cfg_.target_rate is the effective cap: min(configured, set_rate_cap)
   uint64_t configured_target_;
@@ -142,7 +143,6 @@ class ModelRateController final : public CongestionController {
   uint64_t last_queue_delay_us_ = 0;
   bool excess_delay_ = false;  // last round's queue delay was above the threshold
   int excess_rounds_ = 0;      // consecutive rounds with excess_delay_
-  bool competing_ = false;     // see "Competing" above
   uint64_t srtt_us_ = 0;
   // Startup.
   uint64_t full_bw_ = 0;
